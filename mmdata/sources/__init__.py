@@ -1,0 +1,22 @@
+"""Source adapters: native dataset files → Record batches (DESIGN §2).
+
+``read(name, path)`` streams ``pyarrow.RecordBatch``es; ``names()`` lists the registry. Each module
+in this folder holds one native format; see ``docs/sources.md`` for the layouts.
+"""
+
+from mmdata.sources import (  # noqa: F401  (import registers the adapters)
+    aokvqa,
+    coco_captions,
+    gqa,
+    llava,
+    ocrvqa,
+    refcoco,
+    scienceqa,
+    vg_regions,
+    vqav2,
+    vsr,
+)
+from mmdata.sources.reader import ReadReport, image_request, read, read_table
+from mmdata.sources.registry import get, names
+
+__all__ = ["ReadReport", "get", "image_request", "names", "read", "read_table"]

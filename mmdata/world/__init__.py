@@ -1,0 +1,1 @@
+"""The synthetic multimodal world (DESIGN §3): scenes, renders, native-format writers."""

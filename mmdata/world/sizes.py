@@ -1,0 +1,30 @@
+"""World sizes. ``tiny`` is for tests (seconds), ``small`` for the demo and CPU ablations, ``full``
+for performance benchmarks (≥1M records over a bounded image pool)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorldSize:
+    coco_images: int  # pool behind vqav2, coco_captions, refcoco*, aokvqa, llava_instruct*
+    vg_images: int  # pool behind gqa, vsr, vg_regions
+    books: int  # ocrvqa covers
+    sqa_images: int  # scienceqa diagrams
+    sqa_text: int  # text-only scienceqa problems
+    vqav2_per_image: int
+    gqa_per_image: int
+    vsr_share: float  # share of vg images with a VSR claim
+    aokvqa_share: float
+    llava_share: float  # share of coco images with an English LLaVA conversation
+    sharegpt: int
+    multilingual: dict  # llava_instruct_<lang> conversation counts
+    dup_share: float = 0.2  # share of VQA images that get a planted paraphrase duplicate
+
+
+SIZES: dict[str, WorldSize] = {
+    "tiny": WorldSize(48, 32, 10, 12, 6, 6, 5, 1.0, 0.5, 1.0, 10, {"zh": 6, "pt": 4, "ar": 4, "tr": 4, "ru": 4}),
+    "small": WorldSize(1200, 800, 200, 200, 100, 6, 6, 1.0, 0.5, 1.0, 300, {"zh": 300, "pt": 120, "ar": 120, "tr": 120, "ru": 120}),
+    "full": WorldSize(30000, 20000, 5000, 3000, 1500, 12, 10, 0.5, 0.5, 1.0, 5000, {"zh": 5000, "pt": 2000, "ar": 2000, "tr": 2000, "ru": 2000}),
+}

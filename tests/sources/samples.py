@@ -1,0 +1,548 @@
+"""Hand-written miniature copies of each dataset in its real native format (literal JSON).
+
+Written independently of any generator: every value below is typed by hand, shaped like the files
+the datasets actually publish (extra keys the adapters ignore are kept, as in the real files).
+``write_sample`` materialises one under a directory, with tiny real images in ``images/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+class Blank:
+    """An empty line inside a ``.jsonl`` file."""
+
+
+BLANK = Blank()
+
+
+@dataclass
+class Sample:
+    files: dict[str, Any]  # path under the dataset dir -> JSON value (a list of lines for .jsonl) or bytes
+    images: dict[str, tuple[int, int]] = field(default_factory=dict)  # path under images/ -> (w, h)
+
+
+def image_bytes(rel: str, w: int, h: int) -> bytes:
+    """A small real image; the colour depends on the path so different images hash differently."""
+    seed = hashlib.sha256(rel.encode()).digest()
+    im = Image.new("RGB", (w, h), (seed[0], seed[1], seed[2]))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG" if rel.endswith(".png") else "JPEG")
+    return buf.getvalue()
+
+
+def encode_file(name: str, value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if name.endswith(".jsonl") and isinstance(value, list):
+        lines = ["" if isinstance(v, Blank) else json.dumps(v) for v in value]
+        return ("\n".join(lines) + "\n").encode()
+    return json.dumps(value).encode()
+
+
+def write_sample(root: Path, sample: Sample) -> dict[str, str]:
+    """Write files and images under ``root``; return ``{image path: sha256}``."""
+    for name, value in sample.files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(encode_file(name, value))
+    shas = {}
+    for rel, (w, h) in sample.images.items():
+        p = root / "images" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        data = image_bytes(rel, w, h)
+        p.write_bytes(data)
+        shas[rel] = hashlib.sha256(data).hexdigest()
+    return shas
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def vqav2() -> Sample:
+    return Sample(
+        files={
+            "v2_OpenEnded_mscoco_val2014_questions.json": {
+                "info": {"description": "This is v2.0 of the VQA dataset.", "version": "2.0", "year": 2017},
+                "task_type": "Open-Ended",
+                "data_type": "mscoco",
+                "license": {"url": "http://creativecommons.org/licenses/by/4.0/", "name": "CC BY 4.0"},
+                "data_subtype": "val2014",
+                "questions": [
+                    {"image_id": 42, "question": "What color is the bus?", "question_id": 42000},
+                    {"image_id": 73, "question": "Is it raining?", "question_id": 73001},
+                ],
+            },
+            "v2_mscoco_val2014_annotations.json": {
+                "info": {"version": "2.0"},
+                "license": {"name": "CC BY 4.0"},
+                "data_subtype": "val2014",
+                "annotations": [
+                    {
+                        "question_type": "is it",
+                        "multiple_choice_answer": "no",
+                        "answers": [
+                            {"answer": "no", "answer_confidence": "yes", "answer_id": 1},
+                            {"answer": "no", "answer_confidence": "yes", "answer_id": 2},
+                        ],
+                        "image_id": 73,
+                        "answer_type": "yes/no",
+                        "question_id": 73001,
+                    },
+                    {
+                        "question_type": "what color is the",
+                        "multiple_choice_answer": "red",
+                        "answers": [
+                            {"answer": "red", "answer_confidence": "yes", "answer_id": 1},
+                            {"answer": "red", "answer_confidence": "yes", "answer_id": 2},
+                            {"answer": "maroon", "answer_confidence": "maybe", "answer_id": 3},
+                            {"answer": "red", "answer_confidence": "yes", "answer_id": 4},
+                        ],
+                        "image_id": 42,
+                        "answer_type": "other",
+                        "question_id": 42000,
+                    },
+                ],
+            },
+        },
+        images={"val2014/COCO_val2014_000000000042.jpg": (32, 24), "val2014/COCO_val2014_000000000073.jpg": (20, 16)},
+    )
+
+
+def gqa() -> Sample:
+    return Sample(
+        files={
+            "train_balanced_questions.json": {
+                "02930152": {
+                    "semantic": [{"operation": "select", "dependencies": [], "argument": "sky (2486325)"}],
+                    "entailed": ["02930160"],
+                    "equivalent": ["02930152"],
+                    "question": "Is the sky dark?",
+                    "imageId": "2354786",
+                    "isBalanced": True,
+                    "groups": {"global": None, "local": "06-sky_dark"},
+                    "answer": "yes",
+                    "semanticStr": "select: sky (2486325)->verify color: dark [0]",
+                    "annotations": {"answer": {}, "question": {"2": "2486325"}, "fullAnswer": {"2": "2486325"}},
+                    "types": {"detailed": "verifyAttr", "semantic": "attr", "structural": "verify"},
+                    "fullAnswer": "Yes, the sky is dark.",
+                },
+                "07333408": {
+                    "question": "What is on the white wall?",
+                    "imageId": "2375429",
+                    "isBalanced": True,
+                    "answer": "pipe",
+                    "fullAnswer": "The pipe is on the wall.",
+                    "types": {"semantic": "rel", "structural": "query"},
+                },
+            },
+            "testdev_balanced_questions.json": {
+                "20968379": {
+                    "question": "Who is wearing the shirt?",
+                    "imageId": "n288870",
+                    "isBalanced": True,
+                    "answer": "girl",
+                    "fullAnswer": "The girl is wearing the shirt.",
+                    "types": {"detailed": "relS", "semantic": "rel", "structural": "query"},
+                },
+            },
+        },
+        images={"2354786.jpg": (24, 16), "2375429.jpg": (16, 16), "n288870.jpg": (12, 20)},
+    )
+
+
+def ocrvqa() -> Sample:
+    return Sample(
+        files={
+            "dataset.json": {
+                "1234567890": {
+                    "imageURL": "http://ecx.images-amazon.com/images/I/51Vn3zmF5hL.jpg",
+                    "questions": ["Who wrote this book?", "What is the title of this book?", "What type of book is this?"],
+                    "answers": ["Jane Doe", "Cooking at Home", "Cookbooks, Food & Wine"],
+                    "title": "Cooking at Home",
+                    "authorName": "Jane Doe",
+                    "genre": "Cookbooks, Food & Wine",
+                    "split": 1,
+                },
+                "0987654321": {
+                    "imageURL": "http://ecx.images-amazon.com/images/I/41QzXwq7ZpL.png",
+                    "questions": ["Is this a comedy book?"],
+                    "answers": ["No"],
+                    "title": "Ein Buch über Berge",
+                    "authorName": "Max Müller",
+                    "genre": "Travel",
+                    "split": 3,
+                },
+            }
+        },
+        images={"1234567890.jpg": (20, 30), "0987654321.png": (16, 24)},
+    )
+
+
+def vsr() -> Sample:
+    return Sample(
+        files={
+            "train.jsonl": [
+                {
+                    "image": "000000085637.jpg",
+                    "image_link": "http://images.cocodataset.org/train2017/000000085637.jpg",
+                    "caption": "The cat is on the suitcase.",
+                    "label": 1,
+                    "relation": "on",
+                    "annotator_id": 31,
+                    "vote_true_validator_id": [2, 29],
+                    "vote_false_validator_id": [],
+                    "subj": "cat",
+                    "obj": "suitcase",
+                },
+                BLANK,
+                {
+                    "image": "000000262118.jpg",
+                    "caption": "The horse is far away from the car.",
+                    "label": 0,
+                    "relation": "far away from",
+                    "subj": "horse",
+                    "obj": "car",
+                },
+            ],
+            "dev.jsonl": [
+                {
+                    "image": "000000045071.jpg",
+                    "caption": "The dog has the frisbee.",
+                    "label": 1,
+                    "relation": "has as a part",
+                    "subj": "dog",
+                    "obj": "frisbee",
+                }
+            ],
+        },
+        images={"000000085637.jpg": (16, 12), "000000262118.jpg": (12, 16), "000000045071.jpg": (10, 10)},
+    )
+
+
+_SQA_TAXONOMY = {"subject": "social science", "topic": "geography", "category": "Geography"}
+
+
+def scienceqa() -> Sample:
+    return Sample(
+        files={
+            "problems.json": {
+                "5": {
+                    "question": "Which of these states is farthest north?",
+                    "choices": ["West Virginia", "Louisiana", "Arizona", "Oklahoma"],
+                    "answer": 0,
+                    "hint": "",
+                    "image": "image.png",
+                    "task": "closed choice",
+                    "grade": "grade2",
+                    **_SQA_TAXONOMY,
+                    "skill": "Read a map: cardinal directions",
+                    "lecture": "Maps have four cardinal directions, or main directions.",
+                    "solution": "To find the answer, look at the compass rose.",
+                    "split": "train",
+                },
+                "18": {
+                    "question": "Which tense does the sentence use?\nMona will print her name with care.",
+                    "choices": ["present tense", "future tense", "past tense"],
+                    "answer": 1,
+                    "hint": "",
+                    "image": None,
+                    "task": "closed choice",
+                    "grade": "grade6",
+                    "subject": "language science",
+                    "topic": "verbs",
+                    "category": "Verb tense",
+                    "skill": "Is the sentence in the past, present, or future tense?",
+                    "lecture": "Present tense verbs tell you about something that is happening now.",
+                    "solution": "The sentence is in future tense.",
+                    "split": "val",
+                },
+                "21": {
+                    "question": "Identify the question that Tom's experiment can best answer.",
+                    "choices": ["Do ping pong balls stop rolling sooner?", "Do ping pong balls roll farther?"],
+                    "answer": 1,
+                    "hint": "The passage below describes an experiment.",
+                    "image": "image.png",
+                    "task": "closed choice",
+                    "grade": "grade8",
+                    "subject": "natural science",
+                    "topic": "science-and-engineering-practices",
+                    "category": "Designing experiments",
+                    "skill": "Identify the experimental question",
+                    "lecture": "",
+                    "solution": "",
+                    "split": "test",
+                },
+            }
+        },
+        images={"train/5/image.png": (30, 20), "test/21/image.png": (18, 14)},
+    )
+
+
+def aokvqa() -> Sample:
+    return Sample(
+        files={
+            "aokvqa_v1p0_val.json": [
+                {
+                    "split": "val",
+                    "image_id": 461751,
+                    "question_id": "22jbM6gDxdaMaunuzgrsBB",
+                    "question": "What is in the motorcyclist's mouth?",
+                    "choices": ["toothpick", "food", "popsicle stick", "cigarette"],
+                    "correct_choice_idx": 3,
+                    "direct_answers": ["cigarette", "cigarette", "cigar", "cigarette"],
+                    "difficult_direct_answer": False,
+                    "rationales": ["He's smoking while riding.", "The man has a cigarette in his mouth."],
+                }
+            ],
+            "aokvqa_v1p0_test.json": [
+                {
+                    "split": "test",
+                    "image_id": 1054,
+                    "question_id": "2PWbQZqQnKjr4Ecq3ctgYr",
+                    "question": "What sport is being played?",
+                    "choices": ["tennis", "soccer", "golf", "baseball"],
+                    "difficult_direct_answer": True,
+                }
+            ],
+        },
+        images={"val2017/000000461751.jpg": (24, 18), "test2017/000000001054.jpg": (14, 10)},
+    )
+
+
+def _coco_instances() -> dict:
+    return {
+        "info": {"description": "This is stable 1.0 version of the 2014 MS COCO dataset."},
+        "images": [
+            {
+                "license": 1,
+                "file_name": "COCO_train2014_000000000581.jpg",
+                "coco_url": "http://mscoco.org/images/581",
+                "height": 48,
+                "width": 64,
+                "date_captured": "2013-11-14 16:28:13",
+                "flickr_url": "http://farm1.staticflickr.com/1/581.jpg",
+                "id": 581,
+            },
+            {"license": 2, "file_name": "COCO_train2014_000000000900.jpg", "height": 32, "width": 32, "id": 900},
+        ],
+        "licenses": [],
+        "annotations": [
+            {
+                "segmentation": [[8.0, 12.0, 24.0, 12.0, 24.0, 36.0]],
+                "area": 192.0,
+                "iscrowd": 0,
+                "image_id": 581,
+                "bbox": [8, 12, 16, 24],
+                "category_id": 18,
+                "id": 1001,
+            },
+            {"iscrowd": 0, "image_id": 581, "bbox": [32.0, 0.0, 32.0, 48.0], "category_id": 1, "id": 1002},
+            {"iscrowd": 0, "image_id": 900, "bbox": [0, 8, 16, 8], "category_id": 18, "id": 1003},
+        ],
+        "categories": [
+            {"supercategory": "person", "id": 1, "name": "person"},
+            {"supercategory": "animal", "id": 18, "name": "dog"},
+        ],
+    }
+
+
+def _refs(split_a: str, split_b: str) -> list:
+    return [
+        {
+            "sent_ids": [1, 2],
+            "file_name": "COCO_train2014_000000000581_1001.jpg",
+            "ann_id": 1001,
+            "ref_id": 7,
+            "image_id": 581,
+            "split": split_a,
+            "sentences": [
+                {"tokens": ["dog", "on", "left"], "raw": "Dog on left", "sent_id": 1, "sent": "dog on left"},
+                {"tokens": ["the", "brown", "dog"], "raw": "the brown dog.", "sent_id": 2, "sent": "the brown dog"},
+            ],
+            "category_id": 18,
+        },
+        {
+            "sent_ids": [3],
+            "file_name": "COCO_train2014_000000000581_1002.jpg",
+            "ann_id": 1002,
+            "ref_id": 8,
+            "image_id": 581,
+            "split": split_b,
+            "sentences": [{"tokens": ["man", "on", "right"], "raw": "Man on right", "sent_id": 3, "sent": "man on right"}],
+            "category_id": 1,
+        },
+        {
+            "sent_ids": [4],
+            "ann_id": 1003,
+            "ref_id": 9,
+            "image_id": 900,
+            "split": split_a,
+            "sentences": [{"tokens": ["small", "dog"], "raw": "small dog", "sent_id": 4, "sent": "small dog"}],
+            "category_id": 18,
+        },
+    ]
+
+
+_COCO14_IMAGES = {"train2014/COCO_train2014_000000000581.jpg": (64, 48), "train2014/COCO_train2014_000000000900.jpg": (32, 32)}
+
+
+def refcoco() -> Sample:
+    return Sample(files={"instances.json": _coco_instances(), "refs(unc).json": _refs("train", "testA")}, images=_COCO14_IMAGES)
+
+
+def refcoco_plus() -> Sample:
+    return Sample(files={"instances.json": _coco_instances(), "refs(unc).json": _refs("val", "testB")}, images=_COCO14_IMAGES)
+
+
+def refcocog() -> Sample:
+    return Sample(files={"instances.json": _coco_instances(), "refs(umd).json": _refs("train", "test")}, images=_COCO14_IMAGES)
+
+
+def vg_regions() -> Sample:
+    return Sample(
+        files={
+            "image_data.json": [
+                {
+                    "width": 64,
+                    "url": "https://cs.stanford.edu/people/rak248/VG_100K_2/1.jpg",
+                    "height": 32,
+                    "image_id": 1,
+                    "coco_id": None,
+                    "flickr_id": None,
+                },
+                {
+                    "width": 40,
+                    "url": "https://cs.stanford.edu/people/rak248/VG_100K/10.jpg",
+                    "height": 40,
+                    "id": 10,
+                    "coco_id": 139,
+                    "flickr_id": 2345,
+                },
+            ],
+            "region_descriptions.json": [
+                {
+                    "regions": [
+                        {"region_id": 1382, "width": 16, "height": 8, "image_id": 1, "phrase": "the clock is green in colour", "y": 8, "x": 16},
+                        {"region_id": 1383, "width": 32, "height": 40, "image_id": 1, "phrase": "shade is along the street ", "y": 16, "x": 48},
+                    ],
+                    "id": 1,
+                },
+                {"regions": [{"region_id": 5000, "width": 30, "height": 20.0, "image_id": 10, "phrase": "a dog", "y": 0, "x": -10}], "id": 10},
+            ],
+        },
+        images={"VG_100K_2/1.jpg": (64, 32), "VG_100K/10.jpg": (40, 40)},
+    )
+
+
+def coco_captions() -> Sample:
+    return Sample(
+        files={
+            "annotations/captions_val2017.json": {
+                "info": {"description": "COCO 2017 Dataset"},
+                "licenses": [],
+                "images": [
+                    {
+                        "license": 4,
+                        "file_name": "000000000139.jpg",
+                        "coco_url": "http://images.cocodataset.org/val2017/000000000139.jpg",
+                        "height": 24,
+                        "width": 40,
+                        "date_captured": "2013-11-21 01:34:01",
+                        "flickr_url": "http://farm9.staticflickr.com/8035/8024364858_9c41dc1666_z.jpg",
+                        "id": 139,
+                    }
+                ],
+                "annotations": [
+                    {"image_id": 139, "id": 370, "caption": "A woman stands in the dining area at the table.\n"},
+                    {"image_id": 139, "id": 446, "caption": "  A room with chairs, a table, and a woman in it."},
+                ],
+            },
+            "annotations/captions_train2017.json": {
+                "images": [{"file_name": "000000000009.jpg", "height": 16, "width": 20, "id": 9}],
+                "annotations": [{"image_id": 9, "id": 661611, "caption": "Closeup of bins of food that include broccoli and bread."}],
+            },
+        },
+        images={"val2017/000000000139.jpg": (40, 24), "train2017/000000000009.jpg": (20, 16)},
+    )
+
+
+def llava() -> Sample:
+    return Sample(
+        files={
+            "llava_instruct_mini.json": [
+                {
+                    "id": "000000033471",
+                    "image": "coco/train2017/000000033471.jpg",
+                    "conversations": [
+                        {"from": "human", "value": "What are the colors of the bus in the image?\n<image>"},
+                        {"from": "gpt", "value": "The bus in the image is white and red."},
+                        {"from": "human", "value": "公交车后面能看到什么？"},
+                        {"from": "gpt", "value": "车后面有一个广告牌。"},
+                    ],
+                },
+                {
+                    "id": "000000033471",
+                    "image": "coco/train2017/000000033471.jpg",
+                    "conversations": [
+                        {"from": "human", "value": "<image>\nDescribe the image concisely."},
+                        {"from": "gpt", "value": "A red and white bus at a stop."},
+                    ],
+                },
+                {"id": "000000052846", "image": "coco/train2017/000000052846.jpg", "conversations": []},
+                {"id": 12, "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
+            ],
+        },
+        images={"coco/train2017/000000033471.jpg": (32, 20), "coco/train2017/000000052846.jpg": (20, 20)},
+    )
+
+
+def sharegpt() -> Sample:
+    return Sample(
+        files={
+            "sg_90k_part1.json": [
+                {
+                    "id": "QWJhYvA_0",
+                    "conversations": [
+                        {"from": "system", "value": "You are a helpful assistant."},
+                        {"from": "human", "value": "Summarize the plot of Hamlet in one line."},
+                        {"from": "chatgpt", "value": "A prince avenges his father and everyone dies."},
+                        {"from": "user", "value": "Shorter?"},
+                        {"from": "bing", "value": "Revenge, then tragedy."},
+                        {"from": "bard", "value": "Revenge."},
+                        {"from": "assistant", "value": "Done."},
+                    ],
+                },
+                {"id": "QWJhYvA_1", "conversations": [{"from": "human", "value": "2+2?"}, {"from": "gpt", "value": "4"}]},
+            ],
+            "sg_90k_part0.json": [
+                {"id": "QWJhYvA_1", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hi!"}]},
+            ],
+        }
+    )
+
+
+SAMPLES = {
+    "vqav2": vqav2,
+    "gqa": gqa,
+    "ocrvqa": ocrvqa,
+    "vsr": vsr,
+    "scienceqa": scienceqa,
+    "aokvqa": aokvqa,
+    "refcoco": refcoco,
+    "refcoco+": refcoco_plus,
+    "refcocog": refcocog,
+    "vg_regions": vg_regions,
+    "coco_captions": coco_captions,
+    "sharegpt": sharegpt,
+    "llava_instruct": llava,
+    **{f"llava_instruct_{lang}": llava for lang in ("zh", "pt", "ar", "tr", "ru")},
+}
