@@ -70,18 +70,45 @@ def atomic_write_json(path: str | Path, obj: Any, *, indent: bool = True) -> Pat
     return atomic_write_bytes(path, dumps_json(obj, indent=indent))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale(dest: Path) -> None:
+    """Remove temporary directories left by writers of ``dest`` that were killed mid-write."""
+    for p in dest.parent.glob(f".{glob_escape(dest.name)}.*.partial"):
+        parts = p.name[len(dest.name) + 2 :].split(".")
+        if parts and parts[0].isdigit() and int(parts[0]) != os.getpid() and not _pid_alive(int(parts[0])):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``dest`` only if the block finishes.
 
-    On any exception (or a kill) the temporary directory is removed or left under a dot-name that
-    readers ignore; ``dest`` is never half-written. An existing ``dest`` is replaced only at the end.
+    The temporary directory is a hidden sibling (``.<name>.<pid>.<random>.partial``); on an exception
+    it is removed, and if the process is killed outright the next writer of ``dest`` sweeps it away.
+    ``dest`` itself is never half-written: an existing one is replaced only at the very end.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() and not overwrite:
         raise MmdataError("output directory already exists (pass --overwrite)", file=dest)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    _sweep_stale(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=".partial", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any mkdir
     try:
         yield tmp
     except BaseException:
@@ -89,7 +116,7 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise
     old = None
     if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        old = dest.with_name(f".{dest.name}.{os.getpid()}.old.partial")
         os.replace(dest, old)
     os.replace(tmp, dest)
     if old is not None:

@@ -18,3 +18,23 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MMDATA_CACHE", str(base / "mmdata-cache"))
     monkeypatch.setenv("HF_HOME", str(base / "hf-home"))
     monkeypatch.setenv("MPLCONFIGDIR", str(base / "mpl"))
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """The tiny synthetic world, written once per test session (read-only for tests)."""
+    from mmdata.world.generate import generate
+
+    d = tmp_path_factory.mktemp("tiny-world") / "world"
+    generate(d, "tiny", 0)
+    return d
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory):
+    """The small synthetic world (≈40k records, ≈3 s to write), once per session."""
+    from mmdata.world.generate import generate
+
+    d = tmp_path_factory.mktemp("small-world") / "world"
+    generate(d, "small", 0)
+    return d

@@ -1,0 +1,107 @@
+"""Multi-turn merge with dedup (Honeybee §4, then beyond): group → dedup → chunk.
+
+:func:`merge_groups` is the stage function both engines run. Its input is a *work table* with one row
+per Record: ``dataset, task, group, pos, record_id, dkey, emb, max_turns, dedup``. ``group`` is the
+image group inside a dataset (conversations and text-only records are groups of one), ``pos`` the
+record's position in its source (file order), ``dkey`` the exact-dedup key (normalised answer, or the
+box string for REC), ``emb`` a row of the embedding matrix (semantic dedup).
+
+* ``exact`` — Honeybee's rule: inside a group, records whose key equals an earlier record's key are
+  dropped (the first is kept).
+* ``semantic`` — inside a group, a record whose question+answer embedding has cosine ≥ threshold
+  with an already kept record is dropped (greedy in file order; the most similar kept record is named).
+* Kept records are cut, in file order, into items of at most ``max_turns`` turns.
+
+Outputs: ``items`` (one row per item, with its records), ``drops`` (kept_id, dropped_id, similarity,
+rule) and ``pairs`` (every within-group pair with similarity ≥ threshold − 0.15, for
+``mmdata dedup inspect``). Any partition of the work table along group boundaries gives the same
+result, which is what lets the Ray engine split the work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+NEAR = 0.15
+
+DROP_SCHEMA = pa.schema([("dataset", pa.string()), ("group", pa.string()), ("kept_id", pa.string()), ("dropped_id", pa.string()),
+                         ("similarity", pa.float32()), ("rule", pa.string()), ("dropped_pos", pa.int64())])  # fmt: skip
+PAIR_SCHEMA = pa.schema([("dataset", pa.string()), ("group", pa.string()), ("a_id", pa.string()), ("b_id", pa.string()),
+                         ("similarity", pa.float32()), ("dropped", pa.bool_())])  # fmt: skip
+
+
+def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float) -> tuple[list[tuple], list[tuple]]:
+    drops, pairs = [], []
+    if sem.height == 0:
+        return drops, pairs
+    groups = sem["group"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    ends = np.r_[starts[1:], len(groups)]
+    rows = sem.select("dataset", "group", "record_id", "pos", "emb").rows()
+    for s, e in zip(starts, ends, strict=True):
+        if e - s < 2:
+            continue
+        idx = np.asarray([rows[i][4] for i in range(s, e)])
+        sims = emb[idx] @ emb[idx].T
+        kept: list[int] = []
+        for i in range(e - s):
+            if kept:
+                row = sims[i, kept]
+                j = int(np.argmax(row))
+                if row[j] >= threshold:
+                    ds, g, rid, pos, _ = rows[s + i]
+                    drops.append((ds, g, rows[s + kept[j]][2], rid, float(row[j]), "semantic", pos))
+                    for k in range(i):
+                        if sims[i, k] >= threshold - NEAR:
+                            pairs.append((ds, g, rows[s + k][2], rid, float(sims[i, k]), True))
+                    continue
+            for k in range(i):
+                if sims[i, k] >= threshold - NEAR:
+                    pairs.append((rows[s][0], rows[s][1], rows[s + k][2], rows[s + i][2], float(sims[i, k]), False))
+            kept.append(i)
+    return drops, pairs
+
+
+def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float = 0.85) -> dict[str, pa.Table]:
+    df = pl.from_arrow(work).sort("pos")
+    # ---- exact: a record is a duplicate when an earlier record of its group has the same key
+    df = df.with_columns(
+        first_pos=pl.col("pos").min().over(["group", "dkey"]),
+    ).with_columns(
+        exact_dup=(pl.col("dedup") == "exact") & pl.col("dkey").is_not_null() & (pl.col("pos") != pl.col("first_pos"))
+    )
+    firsts = df.select(pl.col("pos").alias("first_pos"), pl.col("record_id").alias("kept_id"))
+    ex = (
+        df.filter(pl.col("exact_dup"))
+        .join(firsts, on="first_pos", how="left")
+        .select("dataset", "group", "kept_id", pl.col("record_id").alias("dropped_id"),
+                pl.lit(1.0, pl.Float32).alias("similarity"), pl.lit("exact").alias("rule"), pl.col("pos").alias("dropped_pos"))
+    )  # fmt: skip
+    # ---- semantic
+    sem_rows = df.filter((pl.col("dedup") == "semantic") & pl.col("emb").is_not_null())
+    sem_drops, pairs = _semantic(sem_rows, emb, threshold) if emb is not None else ([], [])
+    sem = pl.DataFrame(sem_drops, schema=pl.from_arrow(DROP_SCHEMA.empty_table()).schema, orient="row")
+    drops = pl.concat([ex.cast(sem.schema), sem]).sort("dropped_pos")
+    dropped = set(drops["dropped_pos"].to_list())
+    kept = df.filter(~pl.col("pos").is_in(list(dropped))) if dropped else df
+    # ---- chunk into items of at most max_turns turns, in file order
+    kept = kept.with_columns(rank=pl.int_range(pl.len()).over("group")).with_columns(
+        item_no=(pl.col("rank") // pl.col("max_turns")).cast(pl.Int32)
+    )
+    per_kept = drops.group_by("kept_id").agg(pl.len().alias("n"))
+    kept = kept.join(per_kept, left_on="record_id", right_on="kept_id", how="left").with_columns(pl.col("n").fill_null(0))
+    items = (
+        kept.sort("pos")
+        .group_by(["dataset", "task", "group", "item_no"], maintain_order=True)
+        .agg(
+            pl.col("pos").first().alias("first_pos"),
+            pl.col("pos").alias("positions"),
+            pl.col("record_id").alias("record_ids"),
+            pl.col("n").sum().cast(pl.Int32).alias("dedup_dropped"),
+        )
+        .sort("first_pos")
+    )
+    pair_df = pl.DataFrame(pairs, schema=pl.from_arrow(PAIR_SCHEMA.empty_table()).schema, orient="row")
+    return {"items": items.to_arrow(), "drops": drops.to_arrow(), "pairs": pair_df.to_arrow()}

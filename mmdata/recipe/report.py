@@ -1,0 +1,52 @@
+"""``report.html`` for a mixture: composition by task and dataset, turns per item, text lengths,
+dedup drop rate per dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mmdata.report.html import figure_png, img, page, table
+
+
+def write_report(out: Path, mixture: pa.Table, manifest: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = manifest["counts"]
+    names = sorted(counts)
+    sections = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].barh(names, [counts[n]["sampled"] for n in names], color="#4c78a8")
+    axes[0].set_title("items by dataset")
+    tasks = manifest["tasks"]
+    axes[1].bar(sorted(tasks), [tasks[t]["sampled"] for t in sorted(tasks)], color="#f58518")
+    axes[1].set_title("items by task")
+    axes[1].tick_params(axis="x", rotation=30)
+    sections.append(("Composition", img(figure_png(fig), "composition")))
+
+    n_turns = pc.list_value_length(mixture.column("turns")).to_numpy(zero_copy_only=False) // 2 if mixture.num_rows else np.zeros(0)
+    lengths = [len(t["content"]) for ts in mixture.column("turns").to_pylist()[:20000] for t in ts]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+    axes[0].hist(n_turns, bins=np.arange(0.5, max(2, n_turns.max() + 1.5) if len(n_turns) else 2.5), color="#54a24b")
+    axes[0].set_title("turns per item")
+    axes[1].hist(lengths, bins=40, color="#b279a2")
+    axes[1].set_title("text length per turn (chars)")
+    rate = [counts[n]["dedup_dropped"] / max(1, counts[n]["records_in"]) for n in names]
+    axes[2].barh(names, rate, color="#e45756")
+    axes[2].set_title("dedup drop rate")
+    sections.append(("Shape of the data", img(figure_png(fig), "turns, lengths, dedup")))
+
+    rows = [[n, counts[n]["records_in"], counts[n]["items_after_merge"], counts[n]["dedup_dropped"], counts[n]["sampled"],
+             f"{counts[n]['epochs']:.2f}", f"{counts[n]['share']:.3f}"] for n in names]  # fmt: skip
+    sections.append(("Counts", table(["dataset", "records in", "items after merge", "dedup dropped", "sampled", "epochs", "share"], rows)))
+    usage = sorted(manifest["template_usage"].items(), key=lambda kv: -kv[1])[:40]
+    sections.append(("Template usage (top 40)", table(["template", "items"], [[k, v] for k, v in usage])))
+    sections.append(("Identity", table(["key", "value"], [["recipe", manifest["recipe"]["name"]], ["seed", manifest["seed"]],
+                                                          ["content_hash", manifest["content_hash"]]])))  # fmt: skip
+    (out / "report.html").write_text(page(f"mixture {manifest['recipe']['name']}", sections), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""HTML reports with embedded plots (mixture composition, ablation tables)."""

@@ -1,0 +1,117 @@
+"""Build outputs, determinism, crash safety and the Ray engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.dataset as pads
+import pytest
+
+from mmdata.recipe import build
+from mmdata.schema import validate_conversations
+
+from .helpers import write_recipe
+
+
+@pytest.fixture(scope="module")
+def mix(tiny_world, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mix")
+    r = write_recipe(tmp / "r.yaml", tiny_world, output={"formats": ["parquet", "llava", "hf"], "shard_rows": 300},
+                     balance={"strategy": "per-dataset", "size": 800})  # fmt: skip
+    return r, build(r, tmp / "out")
+
+
+def test_manifest_has_everything(mix):
+    _, res = mix
+    m = json.loads((res.out / "manifest.json").read_text())
+    assert m["recipe"]["name"] == "test" and m["seed"] == 0
+    for key in ("sources", "image_roots", "counts", "tasks", "template_usage", "software", "content_hash", "balance", "dedup"):
+        assert key in m
+    for c in m["counts"].values():
+        assert set(c) >= {"records_in", "items_after_merge", "dedup_dropped", "sampled", "epochs"}
+    assert all(len(s["fingerprint"]) == 64 for s in m["sources"].values())
+    assert sum(m["template_usage"].values()) == m["n_items"] == 800
+    assert len(m["files"]["data"]) == 3  # 800 rows, shards of 300
+
+
+def test_outputs_load_with_datasets_and_validate(mix):
+    import datasets
+
+    _, res = mix
+    table = pads.dataset(res.out / "data").to_table()
+    validate_conversations(table)
+    ds = datasets.load_dataset("parquet", data_files=str(res.out / "data/*.parquet"), split="train",
+                               cache_dir=str(res.out.parent / "hfc"))  # fmt: skip
+    assert ds.num_rows == 800 and ds[0]["id"] == table.column("id")[0].as_py()
+    assert datasets.load_from_disk(str(res.out / "hf")).num_rows == 800
+    llava = json.loads((res.out / "llava.json").read_text())
+    assert len(llava) == 800 and llava[0]["conversations"][0]["from"] == "human"
+    with_img = [x for x in llava if "image" in x]
+    assert with_img and all(os.path.isfile(x["image"]) for x in with_img[:20])
+    html = (res.out / "report.html").read_text()
+    assert html.count("<img") >= 2 and "<table>" in html
+
+
+def test_rebuild_same_hash_other_seed_differs(mix, tmp_path):
+    r, res = mix
+    again = build(r, tmp_path / "again")
+    assert again.manifest["content_hash"] == res.manifest["content_hash"]
+    assert (tmp_path / "again/manifest.json").read_bytes() == (res.out / "manifest.json").read_bytes()
+    other = build(r, tmp_path / "other", overrides=["seed=1"])
+    assert other.manifest["content_hash"] != res.manifest["content_hash"]
+
+
+def test_query_cli(mix):
+    _, res = mix
+    q = subprocess.run([sys.executable, "-m", "mmdata.cli", "query", str(res.out),
+                        "select count(*) as n, count(distinct dataset) as d from items"], capture_output=True, text=True)  # fmt: skip
+    assert q.returncode == 0 and "800" in q.stdout and "13" in q.stdout
+
+
+def test_killed_build_leaves_nothing_and_rerun_matches(tiny_world, tmp_path):
+    r = write_recipe(tmp_path / "r.yaml", tiny_world, output={"formats": ["parquet", "llava"], "shard_rows": 7},
+                     balance={"strategy": "per-dataset", "size": 3000})  # fmt: skip
+    out = tmp_path / "mix"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "mmdata.cli", "build", str(r), "--out", str(out)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    killed_mid_write = False
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        partial = [d for d in tmp_path.glob(".mix.*.partial") if (d / "data").is_dir() and any((d / "data").iterdir())]
+        if partial:
+            os.kill(p.pid, signal.SIGKILL)
+            killed_mid_write = True
+            break
+        time.sleep(0.002)
+    p.wait()
+    assert killed_mid_write, "the build finished before it could be killed"
+    assert not out.exists()  # nothing partial is visible under the output name
+    assert list(tmp_path.glob(".mix.*.partial"))  # the killed writer's scratch is hidden...
+    res = build(r, out)  # ...and swept by the next build
+    assert not list(tmp_path.glob(".mix.*.partial"))
+    clean = build(r, tmp_path / "clean")
+    assert res.manifest["content_hash"] == clean.manifest["content_hash"]
+
+
+def test_ray_engine_gives_the_same_hash(tiny_world, tmp_path, monkeypatch):
+    import tempfile
+
+    # Ray's sockets need a path under 108 bytes: a short link in /tmp that points into tmp_path
+    (tmp_path / "ray").mkdir()
+    link = tempfile.mktemp(prefix="mmray", dir="/tmp")
+    os.symlink(tmp_path / "ray", link)
+    monkeypatch.setenv("MMDATA_RAY_TMP", link)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    r = write_recipe(tmp_path / "r.yaml", tiny_world, multiturn={"max_turns": 4, "dedup": "exact"},
+                     templates={"diversity": "multi", "inverted_ratio": 0.3}, balance={"strategy": "per-task", "size": 900})  # fmt: skip
+    local = build(r, tmp_path / "local", engine="local")
+    ray = build(r, tmp_path / "ray-out", engine="ray")
+    os.unlink(link)
+    assert ray.stats["engine"] == "ray"
+    assert ray.manifest["content_hash"] == local.manifest["content_hash"]
