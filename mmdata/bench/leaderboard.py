@@ -260,13 +260,16 @@ def _categories(e: Entry) -> list[str]:
     return sorted({c for cats in e.categories.values() for c in cats})
 
 
-def _ranking_head(langs: list[str]) -> list[str]:
-    return ["#", "model", "mean", "non-en mean", *langs, "consistency", "failures", "items", "prompt", "extractor"]
+def _ranking_head(langs: list[str], circular: bool) -> list[str]:
+    vanilla = ["vanilla mean"] if circular else []
+    return ["#", "model", "mean", "non-en mean", *langs, *vanilla, "consistency", "failures", "rows", "prompt", "extractor"]
 
 
-def _ranking_cells(rank: int, e: Entry, langs: list[str]) -> list[str]:
+def _ranking_cells(rank: int, e: Entry, langs: list[str], circular: bool) -> list[str]:
     cells = [str(rank), e.model, _pct_ci(e.mean, e.mean_ci), _pct_ci(e.mean_non_en, e.mean_non_en_ci)]
     cells += [_pct(e.languages.get(lang, (None,))[0]) for lang in langs]
+    if circular:  # CircularEval is the headline; vanilla accuracy over every rotation stands beside it
+        cells.append(_pct(sum(v[0] for v in e.vanilla.values()) / len(e.vanilla) if e.vanilla else None))
     return [*cells, _pct_ci(e.consistency, e.consistency_ci), str(e.failures), str(e.n_items), e.prompt_version,
             e.extractor_version]  # fmt: skip
 
@@ -279,10 +282,10 @@ def render_markdown(board: Board) -> str:
         langs = _board_languages(es)
         kind = "CircularEval" if es[0].circular else "vanilla accuracy"
         out += [f"## {bench}", "", f"Scores in % ({kind}), 95 % bootstrap CI in brackets.", ""]
-        head = _ranking_head(langs)
+        head = _ranking_head(langs, es[0].circular)
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for k, e in enumerate(es, 1):
-            out.append("| " + " | ".join(_ranking_cells(k, e, langs)) + " |")
+            out.append("| " + " | ".join(_ranking_cells(k, e, langs, es[0].circular)) + " |")
         out.append("")
         for e in es:
             cats = _categories(e)
@@ -351,9 +354,9 @@ def render_html(board: Board) -> str:
         langs = _board_languages(es)
         kind = "CircularEval" if es[0].circular else "vanilla accuracy"
         out += [f"<h2>{esc(bench)}</h2>", f'<p class="note">Scores in % ({kind}); 95 % bootstrap CI in brackets.</p>']
-        out.append('<table class="ranking"><tr>' + "".join(f"<th>{esc(h)}</th>" for h in _ranking_head(langs)) + "</tr>")
+        out.append('<table class="ranking"><tr>' + "".join(f"<th>{esc(h)}</th>" for h in _ranking_head(langs, es[0].circular)) + "</tr>")
         for k, e in enumerate(es, 1):
-            cells = _ranking_cells(k, e, langs)
+            cells = _ranking_cells(k, e, langs, es[0].circular)
             out.append("<tr>" + "".join(f'<td{" class=l" if j == 1 else ""}>{esc(c)}</td>' for j, c in enumerate(cells)) + "</tr>")
         out.append("</table>")
         for e in es:

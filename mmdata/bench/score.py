@@ -70,12 +70,13 @@ def units_by_language(items: Sequence, extractions: Sequence[Extraction], circul
             cat = {}
             for it in rows:  # the base row names the category; any row will do when it is missing
                 if it.group not in cat or it.index == it.group:
-                    cat[it.group] = it.category
+                    cat[it.group] = it.category or "none"
             out[lang] = Units(ids, ok, [cat[g] for g in ids.tolist()], len(rows), failures, hits, sizes)
         else:
             ids = np.array([it.index for it in rows], dtype=np.int64)
             ones = np.ones(len(rows), dtype=np.int64)
-            out[lang] = Units(ids, correct, [it.category for it in rows], len(rows), failures, correct.astype(np.int64), ones)
+            out[lang] = Units(ids, correct, [it.category or "none" for it in rows], len(rows), failures,
+                              correct.astype(np.int64), ones)  # fmt: skip
     return out
 
 

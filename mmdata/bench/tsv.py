@@ -68,10 +68,6 @@ class Item:
     def key(self) -> tuple[str, int]:
         return (self.language, self.index)
 
-    @property
-    def rotation(self) -> int:
-        return (self.index - self.group) // CIRCULAR_STRIDE if self.index >= self.group else 0
-
 
 @dataclass
 class Benchmark:

@@ -60,6 +60,8 @@ def test_ranking_heatmap_and_comparison(board_db):
     md = render_markdown(board)
     assert "## mmmb-synthetic/mmmb" in md and "## mmmb-synthetic/mmbench" in md
     assert "| 1 | oracle | 100.0 [100.0, 100.0]" in md and "language × category" in md
+    circ = md[md.index("## mmmb-synthetic/mmbench") : md.index("## mmmb-synthetic/mmmb\n")]
+    assert "vanilla mean" in circ and "CircularEval" in circ  # vanilla stands beside the circular score
     assert f"Comparison on mmmb-synthetic/mmmb: oracle vs {cmp.b.model}" in md
 
 
