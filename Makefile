@@ -9,12 +9,13 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[dev,ray]"
+	$(PIP) --no-deps lmms-eval==0.7.3
+	$(PIP) -e ".[dev,ray,lmms]"
 	@$(BIN)/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('torchvision') is not None)" \
 	  || (echo "torchvision got installed: it breaks transformers here" && exit 1)
 	touch $(STAMP)
@@ -24,11 +25,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mmdata demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Headless Chromium for the leaderboard HTML test (tests/bench/test_leaderboard_browser.py).
+browser:
+	@if command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends chromium; \
+	else echo "chromium is missing; run as root: apt-get update && apt-get install -y --no-install-recommends chromium"; \
+	  echo "(or set MMDATA_SKIP_BROWSER=1 to skip the leaderboard browser test)"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
