@@ -75,10 +75,9 @@ class RayEngine:
 
         with warnings.catch_warnings():
             # Ray Data retries map tasks forever by default; a failing stage must fail the build instead.
-            # There is no named parameter for retries in this Ray version, only the deprecated dict.
+            # Retries go through the (deprecated) free-form remote args: there is no named parameter yet.
             warnings.simplefilter("ignore", DeprecationWarning)
-            mapped = ds.map_batches(run, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
-                                    ray_remote_args={"max_retries": 0})  # fmt: skip
+            mapped = ds.map_batches(run, batch_format="pyarrow", batch_size=None, zero_copy_batch=True, max_retries=0)
         res = mapped.take_all()
         import pyarrow.ipc as ipc
 
