@@ -41,7 +41,7 @@ Conversation — one training item in a mixture (written by the recipe builder, 
 ==================  =====================================  =========================================
 column              type                                   meaning
 ==================  =====================================  =========================================
-id                  string, not null                       stable item id (hash of provenance)
+id                  string, not null                       ``dataset:first source record:position``
 images              list<struct<path, sha256, width,       image references; the path is relative
                     height>>                               to ``manifest.json["image_roots"][dataset]``
 turns               list<struct<role, content>>            the rendered dialogue; user turns that show

@@ -22,18 +22,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mmdata import __version__
 from mmdata.io import atomic_dir, dumps_json
 from mmdata.recipe import balance as bal
-from mmdata.recipe.config import Recipe, load_recipe
+from mmdata.recipe.config import load_recipe
 from mmdata.recipe.engine import get_engine
 from mmdata.recipe.ingest import Ingested, ingest
 from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, merge_groups
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
-from mmdata.recipe.output import content_hash, write_hf, write_llava, write_shards
-from mmdata.recipe.render import OUT_SCHEMA, render_items
+from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, content_hash, write_hf
+from mmdata.recipe.render import render_items
 from mmdata.recipe.report import write_report
 from mmdata.recipe.templates import NATIVE_TASKS, TemplateBank
 from mmdata.schema import RECORD_SCHEMA
@@ -50,36 +51,47 @@ class BuildResult:
     stats: dict = field(default_factory=dict)
 
 
-def _work_table(records: pa.Table, recipe: Recipe, per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
-    df = pl.from_arrow(records.select(["dataset", "task", "record_id", "image", "question", "answer", "bbox", "phrase", "caption"]))
-    df = df.with_row_index("pos").with_columns(pl.col("pos").cast(pl.Int64))
-    native = pl.col("task").is_in(list(NATIVE_TASKS))
-    img = pl.col("image").struct.field("path")
-    df = df.with_columns(
-        group=pl.when(native | img.is_null())
-        .then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
-        .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
-        bkey=bbox_key_expr(pl.col("bbox")),
-    )
-    qa = pl.col("task").is_in(["vqa_open", "ocr_vqa", "vqa_mc"])
-    box = pl.col("task").is_in(["rec", "reg"])
-    cap = pl.col("task") == "caption"
-    df = df.with_columns(
-        dkey=pl.when(qa).then(norm_expr(pl.col("answer"))).when(box).then(pl.col("bkey")).when(cap).then(norm_expr(pl.col("caption"))),
-        stext=pl.when(qa)
-        .then(norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" ")))
-        .when(box)
-        .then(pl.concat_str([norm_expr(pl.col("phrase")), pl.col("bkey")], separator=" "))
-        .when(cap)
-        .then(norm_expr(pl.col("caption"))),
-    )
-    mt = {d: v[0] for d, v in per_source.items()}
-    dd = {d: v[1] for d, v in per_source.items()}
-    df = df.with_columns(
-        max_turns=pl.when(native).then(1).otherwise(pl.col("dataset").replace_strict(mt, return_dtype=pl.Int32)).cast(pl.Int32),
-        dedup=pl.when(native).then(pl.lit("none")).otherwise(pl.col("dataset").replace_strict(dd, return_dtype=pl.Utf8)),
-    )
-    return df
+def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
+    """One row per Record: its group, position, dedup key (only where exact dedup runs) and dedup text
+    (only where semantic dedup runs). Text is normalised only for the sources that need it."""
+    frames, offset = [], 0
+    for t in tables:
+        if t.num_rows == 0:
+            continue
+        ds = t.column("dataset")[0].as_py()
+        turns, dedup = per_source[ds]
+        df = pl.from_arrow(t.select(["dataset", "task", "record_id", "image"]))
+        native = df["task"][0] in NATIVE_TASKS
+        img = pl.col("image").struct.field("path")
+        df = df.with_columns(
+            pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
+            group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
+            pl.when(img.is_null()).then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
+            .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
+            max_turns=pl.lit(1 if native else turns, pl.Int32),
+            dedup=pl.lit("none" if native else dedup),
+        ).drop("image")  # fmt: skip
+        dkey = stext = pl.lit(None, pl.Utf8)
+        if not native and dedup != "none":
+            task = df["task"][0]
+            text = pl.from_arrow(t.select(["question", "answer", "bbox", "phrase", "caption"]))
+            box = bbox_key_expr(pl.col("bbox"))
+            if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
+                key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
+            elif task in ("rec", "reg"):
+                key, sem = box, pl.concat_str([norm_expr(pl.col("phrase")), box], separator=" ")
+            elif task == "caption":
+                key = sem = norm_expr(pl.col("caption"))
+            else:
+                key = sem = pl.lit(None, pl.Utf8)
+            cols = text.select((key if dedup == "exact" else pl.lit(None, pl.Utf8)).alias("dkey"),
+                               (sem if dedup == "semantic" else pl.lit(None, pl.Utf8)).alias("stext"))  # fmt: skip
+            df = pl.concat([df, cols], how="horizontal")
+        else:
+            df = df.with_columns(dkey.alias("dkey"), stext.alias("stext"))
+        frames.append(df)
+        offset += t.num_rows
+    return pl.concat(frames) if frames else pl.DataFrame()
 
 
 def _partitions(work: pl.DataFrame) -> list[pa.Table]:
@@ -129,16 +141,17 @@ def build(
             for s in recipe.sources:
                 ingested.append(ingest(s, recipe.resolved_path(s.path, base)))
                 bar.advance(task_ing)
-            tables = [i.table for i in ingested]
-            records = pa.concat_tables(tables).combine_chunks() if tables else RECORD_SCHEMA.empty_table()
+            records = pa.concat_tables([i.table for i in ingested]) if ingested else RECORD_SCHEMA.empty_table()
             timings["ingest"] = time.perf_counter() - t
 
             # 2. decontaminate ----------------------------------------------------------------------
-            decon = {"benchmarks": [str(p) for p in recipe.decontaminate], "dropped": {}}
+            decon = {"benchmarks": [], "dropped": {}, "dropped_total": 0}
             if recipe.decontaminate:
                 from mmdata.recipe.decontam import decontaminate
 
-                records, decon = decontaminate(records, [recipe.resolved_path(p, base) for p in recipe.decontaminate])
+                paths = [recipe.resolved_path(p, base) for p in recipe.decontaminate]
+                records, decon = decontaminate(records, paths, recipe.decontaminate_by)
+            by_source = [records.filter(pc.equal(records.column("dataset"), s.dataset)) for s in recipe.sources] if recipe.decontaminate else [i.table for i in ingested]
 
             # 3. merge + dedup ---------------------------------------------------------------------
             t = time.perf_counter()
@@ -147,9 +160,9 @@ def build(
                 turns = s.max_turns or recipe.multiturn.max_turns
                 # Honeybee dedups only while merging (nturn > 1); a source's own `dedup` key overrides
                 per_source[s.dataset] = (turns, s.dedup or (recipe.multiturn.dedup if turns > 1 else "none"))
-            work = _work_table(records, recipe, per_source)
+            work = _work_table(by_source, per_source)
             emb, emb_stats = None, {}
-            sem_mask = (work["dedup"] == "semantic") & work["stext"].is_not_null()
+            sem_mask = work["stext"].is_not_null()
             if sem_mask.any():
                 from mmdata.recipe.embed import MODEL_ID, EmbeddingCache
 
@@ -179,63 +192,76 @@ def build(
             t = time.perf_counter()
             names = [s.dataset for s in recipe.sources]
             tasks = {i.dataset: (i.table.column("task")[0].as_py() if i.table.num_rows else (s.task or "")) for i, s in zip(ingested, recipe.sources, strict=True)}
-            per_ds = {d: items_df.filter(pl.col("dataset") == d) for d in names}
-            n_items = {d: per_ds[d].height for d in names}
+            # items grouped by dataset (file order inside), so a dataset's k-th item is row start[d] + k
+            rank = {d: i for i, d in enumerate(names)}
+            items_df = items_df.with_columns(pl.col("dataset").replace_strict(rank, return_dtype=pl.Int32).alias("_r")).sort(
+                ["_r", "first_pos"]).drop("_r") if items_df.height else items_df  # fmt: skip
+            counts = dict(items_df.group_by("dataset").len().iter_rows()) if items_df.height else {}
+            n_items = {d: int(counts.get(d, 0)) for d in names}
             b = recipe.balance
             p = bal.shares(b.strategy, n_items, tasks, cap=b.cap, weights=b.weights)
             size = b.size or bal.default_size(n_items, b.cap)
             q = bal.quotas(p, size)
-            chosen, sampling = [], []
+            start, acc = {}, 0
             for d in names:
-                idx = bal.sample(n_items[d], q[d], recipe.seed, d)
-                chosen.append(per_ds[d][idx.tolist()] if len(idx) else per_ds[d].head(0))
-                sampling.append(pl.DataFrame({"dataset": [d] * len(idx), "item_index": idx,
-                                              "epoch": (np.arange(len(idx)) // max(1, n_items[d])).astype(np.int32)}))  # fmt: skip
-            sampled = pl.concat(chosen)
-            sampling_df = pl.concat(sampling)
-            order = np.random.default_rng(np.random.SeedSequence([recipe.seed, 0x5EED])).permutation(sampled.height)
-            sampled = sampled[order.tolist()].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
-            sampling_df = sampling_df[order.tolist()].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
+                start[d], acc = acc, acc + n_items[d]
+            picks = [bal.sample(n_items[d], q[d], recipe.seed, d) for d in names]
+            rows = np.concatenate([start[d] + idx for d, idx in zip(names, picks, strict=True)]) if picks else np.zeros(0, np.int64)
+            sampling_df = pl.DataFrame({
+                "dataset": np.repeat(np.array(names, dtype=object), [len(x) for x in picks]).astype(str),
+                "item_index": np.concatenate(picks) if picks else np.zeros(0, np.int64),
+                "epoch": np.concatenate([np.arange(len(x)) // max(1, n_items[d]) for d, x in zip(names, picks, strict=True)]).astype(np.int32),
+            })  # fmt: skip
+            order = np.random.default_rng(np.random.SeedSequence([recipe.seed, 0x5EED])).permutation(len(rows))
+            sampled = items_df[pl.Series(rows[order])].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
+            sampling_df = sampling_df[pl.Series(order)].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
             timings["balance"] = time.perf_counter() - t
 
-            # 5. render -----------------------------------------------------------------------------
+            # 5. render, streaming each part into shards (and LLaVA JSON) in training order -------------
             t = time.perf_counter()
+            del work, parts, merged
             cols = ["j", "dataset", "task", "positions", "record_ids", "dedup_dropped"]
             r_parts = [sampled.slice(k, RENDER_ROWS).select(cols).to_arrow() for k in range(0, sampled.height, RENDER_ROWS)]
-            task_r = bar.add_task(f"render {sampled.height:,} items", total=1)
+            task_r = bar.add_task(f"render {sampled.height:,} items", total=len(r_parts))
             tdir = str(Path(templates_dir).resolve()) if templates_dir else None
-            rendered = eng.map_tables(render_items, r_parts, records=records, policy=recipe.templates, templates_dir=tdir, seed=recipe.seed)
-            bar.advance(task_r)
-            mixture = pa.concat_tables(rendered) if rendered else OUT_SCHEMA.empty_table()
-            mixture = mixture.sort_by("j").drop_columns(["j"])
+            image_roots = {i.dataset: i.image_root for i in ingested}
+            shards_out = ShardWriter(tmp, recipe.output.shard_rows)
+            llava = LlavaWriter(tmp, image_roots) if "llava" in recipe.output.formats else None
+            stats = MixtureStats()
+            for part in eng.imap_tables(render_items, r_parts, records=records, policy=recipe.templates, templates_dir=tdir, seed=recipe.seed):
+                part = part.sort_by("j").drop_columns(["j"])
+                shards_out.write(part)
+                stats.update(part)
+                if llava:
+                    llava.write(part)
+                bar.advance(task_r)
+            shards = shards_out.close()
+            if llava:
+                llava.close()
             timings["render"] = time.perf_counter() - t
 
             # 6. write ------------------------------------------------------------------------------
             t = time.perf_counter()
-            shards = write_shards(mixture, tmp, recipe.output.shard_rows)
             c_hash = content_hash(shards)
-            image_roots = {i.dataset: i.image_root for i in ingested}
-            if "llava" in recipe.output.formats:
-                write_llava(mixture, tmp, image_roots)
             pq.write_table(drops.drop_columns(["dropped_pos"]), tmp / "dedup.parquet", compression="zstd")
             pq.write_table(pairs, tmp / "dedup_pairs.parquet", compression="zstd")
             pq.write_table(sampling_df.to_arrow(), tmp / "sampling.parquet", compression="zstd")
-            manifest = _manifest(recipe, ingested, records, items_df, drops, sampled, mixture, p, q, size, n_items, tasks,
+            manifest = _manifest(recipe, ingested, records, drops, stats, p, q, size, n_items, tasks,
                                  image_roots, emb_stats, decon, c_hash, shards)  # fmt: skip
             (tmp / "manifest.json").write_bytes(dumps_json(manifest))
-            write_report(tmp, mixture, manifest)
+            write_report(tmp, stats, manifest)
             if "hf" in recipe.output.formats:
                 write_hf(shards, tmp)
             timings["write"] = time.perf_counter() - t
     finally:
         eng.close()
     timings["total"] = time.perf_counter() - t_all
-    stats = {"records": records.num_rows, "items": items_df.height, "sampled": mixture.num_rows, "embedding": emb_stats,
-             "ingest_cached": sum(i.from_cache for i in ingested), "engine": eng.name}  # fmt: skip
-    return BuildResult(out, manifest, timings, stats)
+    info = {"records": records.num_rows, "items": items_df.height, "sampled": stats.rows, "embedding": emb_stats,
+            "ingest_cached": sum(i.from_cache for i in ingested), "engine": eng.name}  # fmt: skip
+    return BuildResult(out, manifest, timings, info)
 
 
-def _manifest(recipe, ingested, records, items_df, drops, sampled, mixture, p, q, size, n_items, tasks, image_roots,
+def _manifest(recipe, ingested, records, drops, stats, p, q, size, n_items, tasks, image_roots,
               emb_stats, decon, c_hash, shards) -> dict:  # fmt: skip
     import datasets
     import duckdb
@@ -264,10 +290,6 @@ def _manifest(recipe, ingested, records, items_df, drops, sampled, mixture, p, q
         t["items_after_merge"] += c["items_after_merge"]
         t["sampled"] += c["sampled"]
         t["datasets"].append(d)
-    usage: dict[str, int] = {}
-    for tid in mixture.column("template_id").to_pylist():
-        usage[tid] = usage.get(tid, 0) + 1
-    inverted = int(sum(mixture.column("inverted").to_pylist())) if mixture.num_rows else 0
     return {
         "kind": "mmdata-mixture",
         "recipe": recipe.model_dump(mode="json"),
@@ -283,10 +305,10 @@ def _manifest(recipe, ingested, records, items_df, drops, sampled, mixture, p, q
         "balance": {"strategy": recipe.balance.strategy, "size": size, "cap": recipe.balance.cap},
         "dedup": {"rule": recipe.multiturn.dedup, "threshold": recipe.multiturn.threshold, "dropped": int(drops.num_rows),
                   "embedding": {k: emb_stats[k] for k in ("model", "unique_strings") if k in emb_stats}},  # fmt: skip
-        "templates": {**recipe.templates.model_dump(mode="json"), "inverted_items": inverted},
-        "template_usage": dict(sorted(usage.items())),
+        "templates": {**recipe.templates.model_dump(mode="json"), "inverted_items": stats.inverted},
+        "template_usage": dict(sorted(stats.template_usage.items())),
         "decontamination": decon,
-        "n_items": int(mixture.num_rows),
+        "n_items": int(stats.rows),
         "files": {"data": [f"data/{s.name}" for s in shards], "dedup": "dedup.parquet", "dedup_pairs": "dedup_pairs.parquet",
                   "sampling": "sampling.parquet"},  # fmt: skip
         "software": {"mmdata": __version__, "python": platform.python_version(), "pyarrow": pa.__version__,

@@ -18,7 +18,8 @@ Example::
     multiturn: {max_turns: 10, dedup: semantic, threshold: 0.82}
     balance: {strategy: tuned, cap: 100000, weights: {vqav2: 4, gqa: 4, llava_instruct_zh: 1}, size: 20000}
     output: {formats: [parquet, llava], shard_rows: 50000}
-    decontaminate: [../bench]           # optional
+    decontaminate: [../bench]           # optional: drop records sharing a benchmark image or question
+    decontaminate_by: [image, question] # which of the two rules apply (default both)
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Recipe(_Model):
     balance: Balance = Field(default_factory=Balance)
     output: Output = Field(default_factory=Output)
     decontaminate: list[Path] = Field(default_factory=list)
+    decontaminate_by: list[Literal["image", "question"]] = Field(default_factory=lambda: ["image", "question"])
 
     @model_validator(mode="after")
     def _consistent(self):

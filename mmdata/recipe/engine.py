@@ -19,7 +19,12 @@ class LocalEngine:
     name = "local"
 
     def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs) -> list:
-        return [fn(p, **kwargs) for p in parts]
+        return list(self.imap_tables(fn, parts, **kwargs))
+
+    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs):
+        """Results one by one, in part order (lets callers stream them to disk)."""
+        for p in parts:
+            yield fn(p, **kwargs)
 
     def close(self) -> None:
         pass
@@ -88,6 +93,9 @@ class RayEngine:
             tables = {n: ipc.open_stream(b).read_all() for n, b in zip(r["names"], r["blobs"], strict=True)}
             by_part[r["_part"]] = tables if list(tables) != ["out"] else tables["out"]
         return [by_part[k] for k in sorted(by_part)]
+
+    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs):
+        yield from self.map_tables(fn, parts, **kwargs)
 
     def close(self) -> None:
         if self._owns:

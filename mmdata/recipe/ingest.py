@@ -25,6 +25,9 @@ from mmdata.recipe.config import SourceSpec
 from mmdata.schema import RECORD_SCHEMA
 
 INGEST_VERSION = "1"
+# the Record columns a build uses (``extra`` and ``answers`` stay in the cache for inspection tools)
+BUILD_COLUMNS = ("dataset", "task", "split", "record_id", "image", "language", "question", "answer", "choices", "answer_idx",
+                 "bbox", "phrase", "caption", "context", "turns")  # fmt: skip
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 
 
@@ -66,8 +69,8 @@ def ingest(spec: SourceSpec, path: Path) -> Ingested:
     cache = cache_dir("ingest") / f"{fp}.parquet"
     quarantined: list[dict] = []
     if cache.exists():
-        table = pq.read_table(cache, schema=RECORD_SCHEMA)
-        meta = table.schema.metadata or {}
+        table = pq.read_table(cache, columns=list(BUILD_COLUMNS))
+        meta = pq.read_schema(cache).metadata or {}
         quarantined = [] if b"mmdata.quarantined" not in meta else __import__("orjson").loads(meta[b"mmdata.quarantined"])
         from_cache = True
     else:
@@ -81,6 +84,7 @@ def ingest(spec: SourceSpec, path: Path) -> Ingested:
         sink = pa.BufferOutputStream()
         pq.write_table(table.replace_schema_metadata(meta), sink, compression="zstd")
         atomic_write_bytes(cache, sink.getvalue().to_pybytes())
+        table = table.select(list(BUILD_COLUMNS))
         from_cache = False
     n = table.num_rows
     table = table.replace_schema_metadata(None)

@@ -10,24 +10,71 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mmdata.schema import CONVERSATION_SCHEMA
+
+class ShardWriter:
+    """Append Conversation tables in training order; a shard file is written each time ``shard_rows``
+    rows are buffered (the last one on :meth:`close`). The mixture is never held whole in memory."""
+
+    def __init__(self, out: Path, shard_rows: int) -> None:
+        self.dir = out / "data"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.shard_rows = shard_rows
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.paths: list[Path] = []
+
+    def write(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.buffered += table.num_rows
+        while self.buffered >= self.shard_rows:
+            self._flush(self.shard_rows)
+
+    def _flush(self, n: int) -> None:
+        whole = pa.concat_tables(self.buffer)
+        part, rest = whole.slice(0, n), whole.slice(n)
+        p = self.dir / f"part-{len(self.paths):05d}.parquet"
+        pq.write_table(part, p, compression="zstd", row_group_size=min(self.shard_rows, 10_000), write_statistics=False)
+        self.paths.append(p)
+        self.buffer = [rest] if rest.num_rows else []
+        self.buffered = rest.num_rows
+
+    def close(self) -> list[Path]:
+        if self.buffered or not self.paths:
+            self._flush(self.buffered)
+        return self.paths
 
 
-def write_shards(table: pa.Table, out: Path, shard_rows: int) -> list[Path]:
-    d = out / "data"
-    d.mkdir(parents=True, exist_ok=True)
-    paths = []
-    n = max(1, -(-table.num_rows // shard_rows))
-    for k in range(n):
-        part = table.slice(k * shard_rows, shard_rows)
-        p = d / f"part-{k:05d}.parquet"
-        pq.write_table(part, p, compression="zstd", row_group_size=min(shard_rows, 10_000), write_statistics=False)
-        paths.append(p)
-    return paths
+class MixtureStats:
+    """What the manifest and report need from the rendered items, gathered part by part."""
+
+    def __init__(self) -> None:
+        self.template_usage: dict[str, int] = {}
+        self.inverted = 0
+        self.rows = 0
+        self.turns: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+
+    def update(self, table: pa.Table) -> None:
+        for v in pc.value_counts(table.column("template_id")).to_pylist():
+            self.template_usage[v["values"]] = self.template_usage.get(v["values"], 0) + v["counts"]
+        self.inverted += int(pc.sum(table.column("inverted")).as_py() or 0)
+        self.rows += table.num_rows
+        self.turns.append(pc.list_value_length(table.column("turns")).to_numpy(zero_copy_only=False) // 2)
+        if sum(len(x) for x in self.lengths) < 50_000:
+            flat = pc.list_flatten(table.column("turns").slice(0, 20_000))
+            self.lengths.append(pc.utf8_length(pc.struct_field(flat, "content")).to_numpy(zero_copy_only=False))
+
+    def n_turns(self) -> np.ndarray:
+        return np.concatenate(self.turns) if self.turns else np.zeros(0, np.int64)
+
+    def text_lengths(self) -> np.ndarray:
+        return np.concatenate(self.lengths) if self.lengths else np.zeros(0, np.int64)
 
 
 def content_hash(paths: list[Path]) -> str:
@@ -38,18 +85,30 @@ def content_hash(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def write_llava(table: pa.Table, out: Path, image_roots: dict[str, str]) -> None:
-    """LLaVA-Instruct layout: ``[{id, image, conversations: [{from: human|gpt, value}]}]``.
-    ``image`` is an absolute path (the mixture spans several image roots)."""
-    role = {"user": "human", "assistant": "gpt", "system": "system"}
-    items = []
-    for r in table.select(["id", "images", "turns", "dataset"]).to_pylist():
-        item = {"id": r["id"]}
-        if r["images"]:
-            item["image"] = str(Path(image_roots[r["dataset"]]) / r["images"][0]["path"])
-        item["conversations"] = [{"from": role[t["role"]], "value": t["content"]} for t in r["turns"]]
-        items.append(item)
-    (out / "llava.json").write_bytes(orjson.dumps(items))
+class LlavaWriter:
+    """Streams the LLaVA-Instruct layout: ``[{id, image, conversations: [{from: human|gpt, value}]}]``.
+    ``image`` is an absolute path (a mixture spans several image roots)."""
+
+    ROLE = {"user": "human", "assistant": "gpt", "system": "system"}
+
+    def __init__(self, out: Path, image_roots: dict[str, str]) -> None:
+        self.f = open(out / "llava.json", "wb")  # noqa: SIM115  (closed in close())
+        self.f.write(b"[")
+        self.first = True
+        self.roots = {d: Path(r) for d, r in image_roots.items()}
+
+    def write(self, table: pa.Table) -> None:
+        for r in table.select(["id", "images", "turns", "dataset"]).to_pylist():
+            item = {"id": r["id"]}
+            if r["images"]:
+                item["image"] = str(self.roots[r["dataset"]] / r["images"][0]["path"])
+            item["conversations"] = [{"from": self.ROLE[t["role"]], "value": t["content"]} for t in r["turns"]]
+            self.f.write((b"" if self.first else b",") + orjson.dumps(item))
+            self.first = False
+
+    def close(self) -> None:
+        self.f.write(b"]")
+        self.f.close()
 
 
 def write_hf(paths: list[Path], out: Path) -> None:
@@ -60,7 +119,3 @@ def write_hf(paths: list[Path], out: Path) -> None:
     import shutil
 
     shutil.rmtree(out / ".hf-cache", ignore_errors=True)
-
-
-def empty_conversations() -> pa.Table:
-    return CONVERSATION_SCHEMA.empty_table()

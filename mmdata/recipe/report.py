@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from mmdata.recipe.output import MixtureStats
 from mmdata.report.html import figure_png, img, page, table
 
 
-def write_report(out: Path, mixture: pa.Table, manifest: dict) -> None:
+def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,8 +29,7 @@ def write_report(out: Path, mixture: pa.Table, manifest: dict) -> None:
     axes[1].tick_params(axis="x", rotation=30)
     sections.append(("Composition", img(figure_png(fig), "composition")))
 
-    n_turns = pc.list_value_length(mixture.column("turns")).to_numpy(zero_copy_only=False) // 2 if mixture.num_rows else np.zeros(0)
-    lengths = [len(t["content"]) for ts in mixture.column("turns").to_pylist()[:20000] for t in ts]
+    n_turns, lengths = stats.n_turns(), stats.text_lengths()
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     axes[0].hist(n_turns, bins=np.arange(0.5, max(2, n_turns.max() + 1.5) if len(n_turns) else 2.5), color="#54a24b")
     axes[0].set_title("turns per item")

@@ -195,8 +195,15 @@ def _cached_bank(directory: str) -> TemplateBank:
 
 
 def fmt_bbox(b) -> str:
-    """Honeybee's box convention: normalised ``[x1,y1,x2,y2]``, three decimals, no spaces."""
-    return "[" + ",".join(f"{v:.3f}" for v in b) + "]"
+    """Honeybee's box convention: normalised ``[x1,y1,x2,y2]``, three decimals, no spaces.
+
+    Each value is rounded to thousandths half-to-even (``round(v * 1000)``), the same integers the
+    dedup key and the vectorised renderer use, so all three agree on every box."""
+    out = []
+    for v in b:
+        k = round(v * 1000)
+        out.append(f"{'-' if k < 0 else ''}{abs(k) // 1000}.{abs(k) % 1000:03d}")
+    return "[" + ",".join(out) + "]"
 
 
 def turn_variables(row: dict, task: str, hint: str, rng: random.Random, *, file=None) -> dict:
