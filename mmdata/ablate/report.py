@@ -1,0 +1,88 @@
+"""Ablation reports: ``report.md`` and ``report.html`` with the table in the paper's layout (arms ×
+metric columns, mean ± 95 % CI over seeds), a bar chart per metric, and the paper's findings checked."""
+
+from __future__ import annotations
+
+import html as _html
+from pathlib import Path
+
+from mmdata.ablate.results import aggregate, verdict
+from mmdata.report.html import figure_png, img, page, table
+
+LABEL = {"mean": "MMMB mean", "mean_non_en": "non-en mean", "consistency": "consistency", "spatial": "spatial",
+         "circular": "MMBench circular", "en": "en", "zh": "zh", "pt": "pt", "ar": "ar", "tr": "tr", "ru": "ru"}  # fmt: skip
+
+
+def _per(rows: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for r in rows:
+        out.setdefault((r["arm"], r["metric"]), {})[r["seed"]] = r["value"]
+    return out
+
+
+def build_tables(spec, rows: list[dict]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    per = _per(rows)
+    metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
+    head = ["arm", *[LABEL.get(m, m) for m in metrics]]
+    body = []
+    for arm in spec.arms:
+        body.append([arm, *[aggregate(list(per.get((arm, m), {}).values())).fmt() for m in metrics]])
+    finds = []
+    for f in spec.findings:
+        a, b = per.get((f.better, f.metric), {}), per.get((f.worse, f.metric), {})
+        seeds = sorted(set(a) & set(b))
+        diffs = [a[s] - b[s] for s in seeds]
+        agg, v = verdict(diffs)
+        diff = "n/a" if not seeds else (f"{agg.mean * 100:+.1f}" + ("" if agg.n < 2 else f" [{agg.lo * 100:+.1f}, {agg.hi * 100:+.1f}]"))
+        finds.append([f.claim or f"{f.better} > {f.worse}", f"{f.better} − {f.worse} ({LABEL.get(f.metric, f.metric)})", diff, v])
+    return head, body, finds
+
+
+def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    head, body, finds = build_tables(spec, rows)
+    per = _per(rows)
+    md = [f"# {spec.name}", "", spec.description.strip(), ""]
+    if spec.paper:
+        md += [f"Paper: {spec.paper}", ""]
+    md += ["Accuracy in %, mean ± 95 % CI (t-interval) over seeds " + ", ".join(map(str, meta["seeds"])) + ".", ""]
+    md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(r) + " |" for r in body]
+    if finds:
+        md += ["", "## Paper findings, checked", "", "| claim | difference | Δ (pp) [95 % CI] | verdict |", "|---|---|---|---|"]
+        md += ["| " + " | ".join(r) + " |" for r in finds]
+    if spec.notes.strip():
+        md += ["", "## Discussion", "", spec.notes.strip()]
+    md += ["", "## Run", "", f"- command: `{meta['command']}`", f"- commit: `{meta['commit']}`", f"- wall time: {meta['wall_s']:.0f} s",
+           f"- steps run: {meta['ran']}, reused from cache: {meta['cached']}", f"- model preset: {spec.model}; budget: stage 1 "
+           f"{spec.budget.stage1} steps, stage 2 {spec.budget.stage2} steps; benchmark: {spec.bench.per_language} questions per language"]  # fmt: skip
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+
+    metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
+    sections = []
+    if spec.description or spec.paper:
+        sections.append(("About", f"<p>{_html.escape(spec.description)}</p><p>{_html.escape(spec.paper)}</p>"))
+    sections.append(("Results (accuracy %, mean ± 95 % CI over seeds)", table(head, body)))
+    charts = []
+    for m in metrics:
+        fig, ax = plt.subplots(figsize=(1.4 + 0.9 * len(spec.arms), 3.0))
+        aggs = [aggregate(list(per.get((a, m), {}).values())) for a in spec.arms]
+        means = [x.mean * 100 for x in aggs]
+        errs = [0 if x.n < 2 else (x.hi - x.mean) * 100 for x in aggs]
+        ax.bar(list(spec.arms), means, yerr=errs, capsize=4, color="#4c78a8")
+        ax.set_title(LABEL.get(m, m))
+        ax.set_ylabel("accuracy %")
+        ax.tick_params(axis="x", rotation=20)
+        charts.append(img(figure_png(fig), m))
+    sections.append(("Charts", "".join(charts)))
+    if finds:
+        sections.append(("Paper findings, checked", table(["claim", "difference", "Δ (pp) [95 % CI]", "verdict"], finds)))
+    if spec.notes.strip():
+        sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in spec.notes.strip().split("\n\n"))))
+    sections.append(("Run", table(["key", "value"], [["command", meta["command"]], ["commit", meta["commit"]],
+                                                     ["wall time (s)", f"{meta['wall_s']:.0f}"], ["steps run / cached", f"{meta['ran']} / {meta['cached']}"]])))  # fmt: skip
+    (out / "report.html").write_text(page(spec.name, sections), encoding="utf-8")

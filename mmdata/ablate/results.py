@@ -1,0 +1,98 @@
+"""Ablation results: per-run metrics from the harness's scores, stored in DuckDB, aggregated over seeds.
+
+Metrics (from ``scores.json``): ``mean`` (6-language mean accuracy), ``mean_non_en``, ``consistency``
+(items right in all six languages), one per language (``en`` … ``ru``), ``spatial`` (mean over
+languages of the spatial categories: position, spatial_relation, closest, extreme) and ``circular``
+(CircularEval mean on the MMBench-style set). Aggregates are mean ± a 95 % t-interval over seeds;
+findings compare two arms by their per-seed paired differences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SPATIAL = ("position", "spatial_relation", "closest", "extreme")
+LANGS = ("en", "zh", "pt", "ar", "tr", "ru")
+
+
+def metrics_from_scores(scores: dict, set_name: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if set_name == "mmbench" and "circular" in scores:
+        circ = scores["circular"]
+        out["circular"] = float(circ["mean"] if isinstance(circ, dict) and "mean" in circ else circ)
+        return out
+    out["mean"] = float(scores["mean"])
+    out["mean_non_en"] = float(scores["mean_non_en"])
+    out["consistency"] = float(scores["consistency"])
+    for lang, v in scores["overall"].items():
+        out[lang] = float(v)
+    spatial = []
+    for cats in scores.get("by_category", {}).values():
+        vals = [cats[c] for c in SPATIAL if c in cats]
+        if vals:
+            spatial.append(sum(vals) / len(vals))
+    if spatial:
+        out["spatial"] = sum(spatial) / len(spatial)
+    return out
+
+
+def t_quantile(df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+@dataclass
+class Agg:
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    def fmt(self, pct: bool = True) -> str:
+        k = 100 if pct else 1
+        if self.n < 2 or math.isnan(self.lo):
+            return f"{self.mean * k:.1f}"
+        return f"{self.mean * k:.1f} ± {(self.hi - self.mean) * k:.1f}"
+
+
+def aggregate(values: list[float]) -> Agg:
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean()) if len(v) else float("nan")
+    if len(v) < 2:
+        return Agg(m, float("nan"), float("nan"), len(v))
+    half = t_quantile(len(v) - 1) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    return Agg(m, m - half, m + half, len(v))
+
+
+def verdict(diffs: list[float]) -> tuple[Agg, str]:
+    a = aggregate(diffs)
+    if a.n < 2:
+        return a, ("same direction (one seed, no interval)" if a.mean > 0 else "opposite direction (one seed, no interval)")
+    if a.lo > 0:
+        return a, "reproduced"
+    if a.hi < 0:
+        return a, "contradicted"
+    return a, "inconclusive (interval includes 0)"
+
+
+def store(db: Path, rows: list[dict]) -> None:
+    """Replace this suite's rows in ``db`` (table ``results``)."""
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("""CREATE TABLE IF NOT EXISTS results (suite VARCHAR, arm VARCHAR, seed INTEGER, bench_set VARCHAR,
+                       metric VARCHAR, value DOUBLE, run_key VARCHAR)""")
+        suites = sorted({r["suite"] for r in rows})
+        for s in suites:
+            con.execute("DELETE FROM results WHERE suite = ?", [s])
+        if rows:
+            con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [[r["suite"], r["arm"], r["seed"], r["bench_set"], r["metric"], r["value"], r["run_key"]] for r in rows])  # fmt: skip
+    finally:
+        con.close()
