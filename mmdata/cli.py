@@ -25,10 +25,11 @@ app = typer.Typer(
 
 def _register() -> None:
     from mmdata.demo import register as demo_cli
+    from mmdata.model.cli import register as model_cli
     from mmdata.sources.cli import register as sources_cli
     from mmdata.world.cli import register as world_cli
 
-    for reg in (demo_cli, world_cli, sources_cli):
+    for reg in (demo_cli, world_cli, sources_cli, model_cli):
         reg(app)
 
 
