@@ -72,7 +72,9 @@ def save_checkpoint(out, vlm, *, stage: int, step: int, total_steps: int | None 
                     metrics: list[dict] | None = None, train_state: dict | None = None, meta: dict | None = None) -> Path:  # fmt: skip
     """Write a checkpoint directory atomically. ``state_dict`` defaults to ``vlm.state_dict()``."""
     from mmdata import __version__
+    from mmdata.model.llm import quiet_hf
 
+    quiet_hf()
     sd = state_dict if state_dict is not None else vlm.state_dict()
     info = {"mmdata": __version__, "torch": str(torch.__version__)}
     try:

@@ -135,7 +135,7 @@ class TrainConfig(Strict):
     num_workers: NonNegativeInt = 2  # image-decoding worker processes per rank
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
     gradient_checkpointing: bool = False
-    parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: GPU only
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # under torchrun; fsdp shards parameters (for large LLMs on GPUs)
     log_every: PositiveInt = 10
     save_every: NonNegativeInt = 0  # 0: save at the end only
     deterministic: bool = True  # torch.use_deterministic_algorithms on CPU

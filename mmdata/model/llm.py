@@ -42,13 +42,14 @@ def load_llm(path: str | Path, *, weights: bool = True):
     """A causal LM from a local directory (weights, or the config only)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    _quiet()
+    quiet_hf()
     if weights:
         return AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32, attn_implementation="sdpa")
     return build_llm(AutoConfig.from_pretrained(path, local_files_only=True))
 
 
-def _quiet() -> None:
+def quiet_hf() -> None:
+    """No transformers progress bars (loading / writing shards) in our logs."""
     from transformers.utils import logging
 
     logging.disable_progress_bar()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmdata.io import atomic_dir, atomic_write_bytes, cache_dir, dumps_json
-from mmdata.model.llm import build_llm, llm_hf_config
+from mmdata.model.llm import build_llm, llm_hf_config, quiet_hf
 from mmdata.model.tokenizer import TextTokenizer, save_bpe, train_bpe
 from mmdata.model.vision import ImageTransform, vision_hf_config
 from mmdata.schema import LANGUAGES
@@ -207,6 +207,7 @@ def run_stage0(preset, *, log=print, device: torch.device | None = None) -> Path
         log(f"stage 0: reusing cached backbones {dest}")
         return dest
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    quiet_hf()
     s0 = preset.stage0
     t0 = time.perf_counter()
     world = world_for(s0)

@@ -7,7 +7,7 @@
 * stage 1: projector only; stage 2: projector + MoE + LLM (:func:`stages.set_stage`);
 * AdamW with one learning rate per module, linear warmup then cosine decay, gradient clipping;
 * bf16 autocast on GPU, fp32 on CPU; DDP under ``torchrun`` (gloo on CPU, NCCL on GPU), FSDP2 as an
-  option on GPU; optional gradient checkpointing of the LLM;
+  option (meant for GPUs; it also runs on gloo, which the tests use); optional gradient checkpointing;
 * the loss is normalised by the number of supervised tokens in the *global* batch, so 1 process ×
   batch B and k processes × B/k (or gradient accumulation) compute the same update;
 * a checkpoint (weights, optimizer, RNG, data position) is written atomically at ``save_every`` and
@@ -150,16 +150,19 @@ def build_model(preset: Preset, *, init: Path | None, resume_from: Path | None, 
 
 def wrap(vlm, preset: Preset, proc: Proc):
     """DDP or FSDP2 around the VLM (identity for a single process)."""
-    if preset.train.gradient_checkpointing:
-        vlm.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if preset.train.gradient_checkpointing:  # non-reentrant: works through a frozen LLM (stage 1) too
+        kw = {"use_reentrant": False}
+        if hasattr(vlm.llm, "activation_checkpointing_enable"):  # transformers ≥ 5.x
+            vlm.llm.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+        else:
+            vlm.llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
     if proc.world == 1:
         return vlm
-    if preset.train.parallel == "fsdp":
-        if proc.device.type != "cuda":
-            raise MmdataError("parallel: fsdp needs GPUs; use ddp on CPU", file=preset.file, field="train.parallel")
+    if preset.train.parallel == "fsdp":  # FSDP2: one unit per decoder layer and per stack part
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        bf16 = autocast_for(preset, proc.device)[1] == "bf16"
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
         for layer in vlm.llm.get_decoder().layers:
             fully_shard(layer, mp_policy=mp)
         for part in (vlm.vision, vlm.projector, vlm.moe):
@@ -271,7 +274,10 @@ def train(
         loss_sum = torch.zeros((), dtype=torch.float64, device=proc.device)
         for k, mb in enumerate(micro):
             mb = to_device(mb, proc.device)
-            sync = contextlib.nullcontext() if (k == len(micro) - 1 or proc.world == 1 or not hasattr(model, "no_sync")) else model.no_sync()
+            last = k == len(micro) - 1
+            if hasattr(model, "set_requires_gradient_sync"):  # FSDP2: reduce-scatter on the last micro-batch only
+                model.set_requires_gradient_sync(last)
+            sync = model.no_sync() if (not last and hasattr(model, "no_sync")) else contextlib.nullcontext()
             with sync:
                 with autocast:
                     res = model(mb)

@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from mmdata.model.llm import quiet_hf
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -38,7 +40,7 @@ def load_clip_vision(path: str | Path, *, weights: bool = True):
     """A CLIPVisionModel from a local directory (weights, or the config only)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    _quiet()
+    quiet_hf()
     if weights:
         return CLIPVisionModel.from_pretrained(path, local_files_only=True, dtype=torch.float32, attn_implementation="sdpa")
     cfg = CLIPVisionConfig.from_pretrained(path, local_files_only=True)
@@ -95,9 +97,3 @@ class VisionEncoder(nn.Module):
         out = self.clip(pixel_values=pixel_values, output_hidden_states=True)
         feats = out.hidden_states[self.feature_layer]
         return feats[:, 0], feats[:, 1:]
-
-
-def _quiet() -> None:
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()

@@ -79,9 +79,11 @@ class VLM(nn.Module):
         ctx = torch.no_grad() if frozen else contextlib.nullcontext()
         with ctx:
             cls, patches = self.vision(pixel_values)
-        vis = self.projector(patches)
         if self.keep_cls:
-            vis = torch.cat([self.projector.project_cls(cls)[:, None], vis], dim=1)
+            vis, cls_tok = self.projector(patches, cls)
+            vis = torch.cat([cls_tok[:, None], vis], dim=1)
+        else:
+            vis = self.projector(patches)
         probs = None
         if self.use_moe:
             vis, probs = self.moe(vis, text, mask)

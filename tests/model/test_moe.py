@@ -86,7 +86,8 @@ def test_answer_tokens_never_enter_routing(vlm_factory):
         # and spelled out: routing = attention over the prompt-token embeddings only
         emb = vlm.llm.get_input_embeddings()(a["input_ids"].clamp_min(0))[0]
         vis, _ = vlm.visual_tokens(a["pixel_values"], emb[None], pm[None])
-        cls = vlm.projector.project_cls(vlm.vision(a["pixel_values"])[0])
+        cls_feat, patches = vlm.vision(a["pixel_values"])
+        cls = vlm.projector(patches, cls_feat)[1]
         scores = (emb[pm] @ cls[0]) / math.sqrt(emb.shape[-1])
         summary = torch.softmax(scores, 0) @ emb[pm]
         torch.testing.assert_close(torch.softmax(vlm.moe.router(summary), -1), pa[0], atol=1e-5, rtol=1e-5)
@@ -101,7 +102,8 @@ def test_moe_bypassed_in_stage_1(vlm_factory, stage):
     with torch.no_grad():
         vis, probs = vlm.visual_tokens(batch["pixel_values"], torch.zeros(1, 4, vlm.llm.config.hidden_size), torch.ones(1, 4, dtype=torch.bool))
         cls, patches = vlm.vision(batch["pixel_values"])
-        plain = torch.cat([vlm.projector.project_cls(cls)[:, None], vlm.projector(patches)], 1)
+        tokens, cls_tok = vlm.projector(patches, cls)
+        plain = torch.cat([cls_tok[:, None], tokens], 1)
     if stage == 1:
         assert probs is None and torch.equal(vis, plain)
         assert not any(p.requires_grad for p in vlm.moe.parameters())

@@ -43,8 +43,11 @@ def test_registry_has_exact_names():
 def test_tokenwise_shapes(name, n):
     p = make(name, n)
     assert p.num_tokens == n
-    assert p(torch.randn(3, n, D_IN)).shape == (3, n, D_OUT)
-    assert p.project_cls(torch.randn(3, D_IN)).shape == (3, D_OUT)
+    x, cls = torch.randn(3, n, D_IN), torch.randn(3, D_IN)
+    assert p(x).shape == (3, n, D_OUT)
+    tokens, cls_tok = p(x, cls)
+    torch.testing.assert_close(tokens, p(x))
+    torch.testing.assert_close(cls_tok, p(cls[:, None])[:, 0])  # the CLS goes through the same weights
 
 
 @pytest.mark.parametrize("n", [16, 64, 144])
@@ -53,8 +56,10 @@ def test_tokenwise_shapes(name, n):
 def test_pooling_shapes(name, n, m):
     p = make(name, n, m, with_cls=True)
     assert p.num_tokens == m
-    assert p(torch.randn(2, n, D_IN)).shape == (2, m, D_OUT)  # M > N is allowed (Honeybee upsamples)
-    assert p.project_cls(torch.randn(2, D_IN)).shape == (2, D_OUT)
+    x = torch.randn(2, n, D_IN)
+    assert p(x).shape == (2, m, D_OUT)  # M > N is allowed (Honeybee upsamples)
+    tokens, cls_tok = p(x, torch.randn(2, D_IN))
+    assert tokens.shape == (2, m, D_OUT) and cls_tok.shape == (2, D_OUT)
 
 
 def test_grid_projectors_need_square_inputs():

@@ -116,3 +116,12 @@ def test_lr_schedule():
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)  # linear warmup over 10 steps
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))  # then monotone cosine decay
     assert lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_gradient_checkpointing_and_bf16_autocast(preset_file, stage0_ckpt, mixtures, tmp_path):
+    kw = {"mixture": mixtures["instruct"], "init": stage0_ckpt, "max_steps": 3, **QUIET}
+    base = train(preset_file, 2, tmp_path / "base", **kw)
+    gc = train(write_preset(tmp_path / "gc.yaml", {"train": {"gradient_checkpointing": True}}), 2, tmp_path / "gc", **kw)
+    torch.testing.assert_close(torch.tensor(gc["losses"]), torch.tensor(base["losses"]), rtol=1e-5, atol=1e-6)
+    bf = train(write_preset(tmp_path / "bf.yaml", {"train": {"precision": "bf16"}}), 2, tmp_path / "bf", **kw)
+    torch.testing.assert_close(torch.tensor(bf["losses"]), torch.tensor(base["losses"]), rtol=0.05, atol=0.05)

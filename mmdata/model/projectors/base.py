@@ -1,4 +1,5 @@
-"""What every projector shares: its output length ``num_tokens`` (M) and the CLS projection.
+"""What every projector shares: its output length ``num_tokens`` (M), ``project`` (the per-projector
+part) and the CLS projection.
 
 The Parrot MoE routes with the *projected* CLS token, and ``keep_cls`` splices it in front of the
 visual tokens. Token-wise projectors (linear, MLP) project the CLS with the same weights, exactly as
@@ -30,13 +31,22 @@ class Projector(nn.Module):
     def num_tokens(self) -> int:
         return self.num_patches if self.tokenwise else self.cfg.num_queries
 
-    def project_cls(self, cls: torch.Tensor) -> torch.Tensor:
-        """(B, D) → (B, d)."""
+    def forward(self, x: torch.Tensor, cls: torch.Tensor | None = None):
+        """(B, N, D) → (B, M, d); with ``cls`` (B, D) also the projected CLS token (B, d).
+
+        One call does both, so a sharded (FSDP) projector gathers its weights once per step.
+        """
+        if cls is None:
+            return self.project(x)
         if self.tokenwise:
-            return self(cls[:, None])[:, 0]
+            out = self.project(torch.cat([cls[:, None], x], dim=1))
+            return out[:, 1:], out[:, 0]
         if self.cls_head is None:
             raise RuntimeError("projector was built without a CLS head (keep_cls is false)")
-        return self.cls_head(cls)
+        return self.project(x), self.cls_head(cls)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 def grid_side(n: int, what: str) -> int:

@@ -80,7 +80,7 @@ class CAbstractor(Projector):
             readout += [nn.SiLU(), nn.Linear(out_dim, out_dim)]
         self.readout = nn.Sequential(*readout)
 
-    def forward(self, x):
+    def project(self, x):
         if self.pos_emb is not None:
             x = x + self.pos_emb
         b, n, d = x.shape

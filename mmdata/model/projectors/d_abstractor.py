@@ -142,7 +142,7 @@ class DAbstractor(Projector):
         fmap = memory.transpose(1, 2).reshape(b, d, self.side, self.side)
         return self.pool(fmap).flatten(2).transpose(1, 2)
 
-    def forward(self, x):
+    def project(self, x):
         if self.pos_emb is not None:
             x = x + self.pos_emb
         memory = self.input_proj(x)

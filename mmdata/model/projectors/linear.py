@@ -23,5 +23,5 @@ class LinearProjector(Projector):
         super().__init__(cfg, in_dim, out_dim, num_patches, with_cls)
         self.proj = nn.Linear(in_dim, out_dim)
 
-    def forward(self, x):
+    def project(self, x):
         return self.proj(x)

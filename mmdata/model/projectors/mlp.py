@@ -30,5 +30,5 @@ class MLPProjector(Projector):
             layers += [act(), nn.Linear(out_dim, out_dim)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def project(self, x):
         return self.net(x)

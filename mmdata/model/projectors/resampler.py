@@ -66,7 +66,7 @@ class Resampler(Projector):
         self.norm = nn.LayerNorm(d)
         self.out_proj = nn.Linear(d, out_dim)
 
-    def forward(self, x):
+    def project(self, x):
         x = self.in_proj(x) + self.pos_emb
         lat = self.queries.expand(x.shape[0], -1, -1)
         for blk in self.blocks:
