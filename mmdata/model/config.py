@@ -172,9 +172,13 @@ class Preset(Strict):
         return d
 
     def model_section(self) -> dict:
-        """What fixes the architecture (used to check that ``--init`` matches the preset)."""
+        """What fixes the architecture (used to check that ``--init`` matches the preset); local
+        paths are left out, since moving the weights does not change the model."""
         d = self.to_dict()
-        return {k: d[k] for k in ("vision", "llm", "projector", "moe")}
+        out = {k: d[k] for k in ("vision", "llm", "projector", "moe")}
+        for k in ("vision", "llm"):
+            out[k].pop("path")
+        return out
 
 
 # ------------------------------------------------------------------------------------ validation

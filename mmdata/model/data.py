@@ -136,6 +136,8 @@ class Encoder:
         try:
             with Image.open(path) as im:
                 return self.transform(im)
+        except FileNotFoundError:
+            raise MmdataError(f"image not found: {path}", file=self.source, record=row["id"], field="images") from None
         except (OSError, ValueError) as e:
             raise MmdataError(f"cannot decode image {path} ({type(e).__name__})", file=self.source, record=row["id"], field="images") from None
 
@@ -237,5 +239,16 @@ class MixtureStream(torch.utils.data.IterableDataset):
 
 
 def loader(stream: MixtureStream, num_workers: int, pin_memory: bool = False):
+    """Batches in order, built by ``num_workers`` processes (0: in this process). The workers start
+    (and draw their seed from the torch RNG) here, not at the first batch."""
     kw = {"prefetch_factor": 4, "persistent_workers": False} if num_workers else {}
-    return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **kw)
+    it = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **kw))
+    return _one_line_errors(it)
+
+
+def _one_line_errors(it):
+    while True:
+        try:
+            yield next(it)
+        except MmdataError as e:  # from a worker it arrives as its traceback text: keep the one-line message
+            raise MmdataError(str(e).rsplit("MmdataError: ", 1)[-1]) from None

@@ -231,7 +231,8 @@ def train(
     trained = set_stage(vlm, stage)
     vlm.to(proc.device)
     model = wrap(vlm, preset, proc)
-    opt = torch.optim.AdamW(param_groups(vlm, st.lr, st.weight_decay), betas=st.betas, eps=st.eps, fused=proc.device.type == "cuda")
+    fused = preset.train.parallel != "fsdp" or proc.world == 1  # fused AdamW (CPU and CUDA); FSDP keeps foreach
+    opt = torch.optim.AdamW(param_groups(vlm, st.lr, st.weight_decay), betas=st.betas, eps=st.eps, fused=fused)
     step, metrics = 0, []
     if mode == "resume":
         step, metrics = _load_state(out, model, opt, proc)
@@ -241,7 +242,7 @@ def train(
     stream = MixtureStream(mix, encoder, st.batch_size, vlm.tokenizer.pad_id, rank=proc.rank, world=proc.world,
                            start=step * st.grad_accum, packing=tc.packing)  # fmt: skip
     workers = tc.num_workers if num_workers is None else num_workers
-    batches = iter(loader(stream, workers, pin_memory=proc.device.type == "cuda"))
+    batches = loader(stream, workers, pin_memory=proc.device.type == "cuda")
     torch.manual_seed(tc.seed * 1000 + proc.rank)  # dropout etc. differ per rank
     if mode == "resume":
         _restore_rng(out, proc)  # after the loader drew its worker seed, exactly as the first run did
@@ -382,16 +383,17 @@ def _save(out, model, vlm, opt, stage, step, total, metrics, proc: Proc, accum: 
         get_optimizer_state_dict,
     )
 
-    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0 (collectives: every rank calls)
     sd = get_model_state_dict(model, options=opts)
-    train_state = None
-    if keep_state:
-        tensors, meta = ckpt_io.flatten_optimizer(get_optimizer_state_dict(model, opt, options=opts))
-        rng = _gather_rng(proc)
-        _, _, py = ckpt_io.rng_state()
-        js = {"step": step, "total_steps": total, "micro_batches": step * accum, "world": proc.world, "optimizer": meta, "rng": py}
-        train_state = {"optimizer_tensors": tensors, "rng_tensors": rng, "json": js}
+    osd = get_optimizer_state_dict(model, opt, options=opts) if keep_state else None
+    rng = _gather_rng(proc) if keep_state else None
     if proc.main:
+        train_state = None
+        if keep_state:
+            tensors, meta = ckpt_io.flatten_optimizer(osd)
+            _, _, py = ckpt_io.rng_state()
+            js = {"step": step, "total_steps": total, "micro_batches": step * accum, "world": proc.world, "optimizer": meta, "rng": py}
+            train_state = {"optimizer_tensors": tensors, "rng_tensors": rng, "json": js}
         ckpt_io.save_checkpoint(out, vlm, stage=stage, step=step, total_steps=total, state_dict=sd, metrics=metrics,
                                 train_state=train_state, meta={"world": proc.world})  # fmt: skip
     proc.barrier()

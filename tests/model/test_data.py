@@ -132,3 +132,20 @@ def test_missing_image_root_names_the_row(mixtures, tok, vlm_factory, tmp_path):
     enc = Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 160, mix.image_roots, str(d))
     with pytest.raises(MmdataError, match=r"record coco_captions-.*no image root"):
         MixtureStream(mix, enc, 2, tok.pad_id).batch(0)
+
+
+def test_worker_errors_stay_one_line(mixtures, tok, vlm_factory, tmp_path):
+    import shutil
+
+    from mmdata.model.data import loader
+
+    vlm = vlm_factory()
+    d = tmp_path / "mix"
+    shutil.copytree(mixtures["caption"], d)
+    (d / "manifest.json").write_text('{"image_roots": {"coco_captions": "/nonexistent"}}')
+    mix = Mixture.open(d)
+    enc = Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 160, mix.image_roots, str(d))
+    with pytest.raises(MmdataError) as e:
+        next(loader(MixtureStream(mix, enc, 2, tok.pad_id), num_workers=1))
+    msg = str(e.value)
+    assert "\n" not in msg and "Traceback" not in msg and msg.startswith(f"{d}: record coco_captions-") and "images" in msg

@@ -1,5 +1,5 @@
 """Distributed: ``torchrun`` with 2 gloo processes matches one process with the same global batch,
-for DDP and for FSDP2 (meant for GPUs; gloo runs it too)."""
+for DDP and for FSDP2 (meant for GPUs; gloo runs it too), including a stop and an exact resume."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ REPO = Path(__file__).resolve().parents[2]
 STEPS = 4
 
 
-def torchrun(preset: Path, mixture: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
+def torchrun(preset: Path, mixture: Path, out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MMDATA_CACHE": str(cache), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mmdata.cli", "train",
            "--preset", str(preset), "--stage", "2", "--mixture", str(mixture), "--out", str(out), "--max-steps", str(STEPS),
-           "--workers", "0"]  # fmt: skip
+           "--workers", "0", *extra]  # fmt: skip
     res = subprocess.run(cmd, env=env, cwd=out.parent, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
@@ -37,8 +37,12 @@ def test_two_processes_match_single_process(mixtures, stage0, session_cache, tmp
     single = write_preset(tmp_path / "single.yaml", {"train": {"stage2": {"batch_size": 8}}})
     dist = write_preset(tmp_path / "dist.yaml", {"train": {"parallel": parallel, "stage2": {"batch_size": per_rank, "grad_accum": accum}}})
     ref = train(single, 2, tmp_path / "single", mixture=mixtures["instruct"], max_steps=STEPS, log=lambda *_: None)
-    res = torchrun(dist, mixtures["instruct"], tmp_path / "dist", session_cache)
-    assert "cpu × 2" in res.stdout and res.stdout.count(f"global batch 8 samples ({per_rank}×{accum}×2)") == 1  # rank 0 logs
+    # half the steps, stop (every rank contributes optimizer shards and RNG states), then resume
+    first = torchrun(dist, mixtures["instruct"], tmp_path / "dist", session_cache, "--stop-at", str(STEPS // 2))
+    assert "cpu × 2" in first.stdout and first.stdout.count(f"global batch 8 samples ({per_rank}×{accum}×2)") == 1  # rank 0 logs
+    assert ckpt_io.has_train_state(tmp_path / "dist")
+    second = torchrun(dist, mixtures["instruct"], tmp_path / "dist", session_cache)
+    assert f"resuming at step {STEPS // 2}" in second.stdout
 
     got = ckpt_io.read_metrics(tmp_path / "dist")
     assert [m["step"] for m in got] == list(range(1, STEPS + 1))
