@@ -221,9 +221,24 @@ def train(
     if mode == "done":
         log(f"{out}: stage {stage} already complete ({total} steps)")
         return {"out": out, "losses": [], "metrics": ckpt_io.read_metrics(out), "done": True}
-    mix = Mixture.open(mixture)
-    if proc.device.type == "cpu" and tc.deterministic:
+    with _deterministic(proc.device.type == "cpu" and tc.deterministic):
+        return _train(preset, stage, out, Mixture.open(mixture), init, total, stop_at, mode, num_workers, proc, log)
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool):
+    """Deterministic kernels for the run (CPU), restoring the caller's setting afterwards."""
+    old, old_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old, warn_only=old_warn)
+
+
+def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int, stop_at, mode: str, num_workers, proc: Proc, log) -> dict:
+    st, tc = preset.train.stage(stage), preset.train
     torch.manual_seed(tc.seed)
 
     # ---- model, stage, wrapping, optimizer
