@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -121,31 +123,24 @@ def test_bad_mixtures_are_one_line_errors(tmp_path, mixtures):
         Mixture.open(tmp_path / "m")
 
 
-def test_missing_image_root_names_the_row(mixtures, tok, vlm_factory, tmp_path):
-    import shutil
-
-    vlm = vlm_factory()
-    d = tmp_path / "mix"
+def _with_roots(mixtures, tok, vlm, d, roots: str) -> MixtureStream:
+    """A copy of the caption mixture whose manifest has other image roots."""
     shutil.copytree(mixtures["caption"], d)
-    (d / "manifest.json").write_text('{"image_roots": {}}')
+    (d / "manifest.json").write_text(roots)
     mix = Mixture.open(d)
-    enc = Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 160, mix.image_roots, str(d))
+    return MixtureStream(mix, Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 160, mix.image_roots, str(d)), 2, tok.pad_id)
+
+
+def test_missing_image_root_names_the_row(mixtures, tok, vlm_factory, tmp_path):
+    stream = _with_roots(mixtures, tok, vlm_factory(), tmp_path / "mix", '{"image_roots": {}}')
     with pytest.raises(MmdataError, match=r"record coco_captions-.*no image root"):
-        MixtureStream(mix, enc, 2, tok.pad_id).batch(0)
+        stream.batch(0)
 
 
 def test_worker_errors_stay_one_line(mixtures, tok, vlm_factory, tmp_path):
-    import shutil
-
-    from mmdata.model.data import loader
-
-    vlm = vlm_factory()
     d = tmp_path / "mix"
-    shutil.copytree(mixtures["caption"], d)
-    (d / "manifest.json").write_text('{"image_roots": {"coco_captions": "/nonexistent"}}')
-    mix = Mixture.open(d)
-    enc = Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 160, mix.image_roots, str(d))
+    stream = _with_roots(mixtures, tok, vlm_factory(), d, '{"image_roots": {"coco_captions": "/nonexistent"}}')
     with pytest.raises(MmdataError) as e:
-        next(loader(MixtureStream(mix, enc, 2, tok.pad_id), num_workers=1))
+        next(loader(stream, num_workers=1))  # the error happens in a worker process
     msg = str(e.value)
-    assert "\n" not in msg and "Traceback" not in msg and msg.startswith(f"{d}: record coco_captions-") and "images" in msg
+    assert "\n" not in msg and "Traceback" not in msg and msg.startswith(f"{d}: record coco_captions-") and "image not found" in msg
