@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(None, "--workers", min=0, help="Data-loader worker processes (default: preset)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out instead of resuming."),
     ) -> None:
-        """Train one stage. Under torchrun, runs data-parallel (DDP; FSDP with parallel: fsdp on GPU)."""
+        """Train one stage of the reference model stack. Under torchrun: DDP, or FSDP with `parallel: fsdp`."""
         from mmdata.model.train import train
 
         train(preset, stage, out, mixture=mixture, init=init, max_steps=max_steps, stop_at=stop_at, overwrite=overwrite, num_workers=workers)
