@@ -26,11 +26,12 @@ app = typer.Typer(
 def _register() -> None:
     from mmdata.bench.cli import register as bench_cli
     from mmdata.demo import register as demo_cli
+    from mmdata.model.cli import register as model_cli
     from mmdata.recipe.cli import register as recipe_cli
     from mmdata.sources.cli import register as sources_cli
     from mmdata.world.cli import register as world_cli
 
-    for reg in (demo_cli, world_cli, sources_cli, recipe_cli, bench_cli):
+    for reg in (demo_cli, world_cli, sources_cli, recipe_cli, bench_cli, model_cli):
         reg(app)
 
 

@@ -123,7 +123,8 @@ def load_spec(spec: str | Path) -> tuple[AblationSpec, Path]:
         raise MmdataError(f"ablation spec not found (shipped suites: {', '.join(suite_names())})", file=path) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise MmdataError(f"invalid YAML: {'line %d: ' % (mark.line + 1) if mark else ''}{getattr(e, 'problem', e)}", file=path) from None
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise MmdataError(f"invalid YAML: {where}{getattr(e, 'problem', e)}", file=path) from None
     if not isinstance(data, dict):
         raise MmdataError("an ablation spec must be a YAML mapping", file=path)
     try:

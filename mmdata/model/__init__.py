@@ -1,0 +1,22 @@
+"""Reference model stack (DESIGN §6): vision encoder → projector → [Parrot MoE] → LLM, and the
+two-stage trainer. One file per component:
+
+``config`` presets · ``registry`` projector names · ``vision`` · ``projectors/`` · ``moe`` · ``llm`` ·
+``vlm`` assembly · ``chat`` the chat template · ``tokenizer`` · ``stage0`` world backbones · ``data``
+mixture loader · ``stages`` freezing · ``train`` the loop · ``checkpoint`` · ``metrics`` · ``inference``
+the harness hook · ``cli`` ``mmdata train``.
+
+Heavy imports (torch, transformers) happen inside these modules, never here.
+"""
+
+from __future__ import annotations
+
+
+def load_for_generation(ckpt_dir, device=None):
+    """A trained checkpoint as an object with ``generate(images, prompts, max_new_tokens=16)``."""
+    from mmdata.model.inference import load_for_generation as _load
+
+    return _load(ckpt_dir, device)
+
+
+__all__ = ["load_for_generation"]

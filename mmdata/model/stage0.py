@@ -1,0 +1,228 @@
+"""Stage 0 (world presets only): backbones for a world that has no pretrained weights.
+
+1. a byte-level BPE tokenizer trained with ``tokenizers`` on world text in all six languages;
+2. CLIP-style contrastive pretraining of the vision encoder on world images and their captions
+   (symmetric InfoNCE with a learned temperature; a small CLIP text tower that is then discarded);
+3. causal-LM pretraining of the Llama on world text (captions, descriptions, questions and answers).
+
+The world is the one the preset names (``stage0.world_size`` / ``world_seed``), generated on demand
+into the cache. Only training-pool scenes are used, never the held-out benchmark space. The output
+(``tokenizer/``, ``vision/``, ``llm/`` as save_pretrained folders, plus ``stage0.json``) is cached
+under ``cache_dir("stage0", <hash>)``, the hash covering the architectures, the stage-0 recipe and
+this module's version, so every ablation arm and every repeated run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from pathlib import Path
+
+import orjson
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from mmdata.io import atomic_dir, atomic_write_bytes, cache_dir, dumps_json
+from mmdata.model.llm import build_llm, llm_hf_config, quiet_hf
+from mmdata.model.tokenizer import TextTokenizer, save_bpe, train_bpe
+from mmdata.model.vision import ImageTransform, vision_hf_config
+from mmdata.schema import LANGUAGES
+
+STAGE0_VERSION = "1"
+
+
+def stage0_key(preset) -> str:
+    d = {"v": STAGE0_VERSION, "vision": preset.vision.arch.model_dump(), "llm": preset.llm.arch.model_dump(),
+         "stage0": preset.stage0.model_dump()}  # fmt: skip
+    return hashlib.sha256(dumps_json(d)).hexdigest()[:20]
+
+
+def stage0_dir(preset) -> Path:
+    return cache_dir("stage0") / stage0_key(preset)
+
+
+def world_for(s0) -> Path:
+    """The stage-0 world, generated into the cache on first use."""
+    from mmdata.world.generate import generate
+
+    d = cache_dir("worlds") / f"{s0.world_size}-seed{s0.world_seed}-{s0.world_image_size}px"
+    if not (d / "world.json").is_file():
+        generate(d, s0.world_size, s0.world_seed, s0.world_image_size)
+    return d
+
+
+def _image_path(world: Path, scene) -> Path:
+    pool, ident = scene.pool, int(scene.scene_id.split("-")[1])
+    from mmdata.world.pools import BOOK_ID0, COCO_ID0, VG_ID0, coco_2017
+
+    if pool == "coco":
+        return world / "images/coco" / coco_2017(COCO_ID0 + ident)
+    if pool == "vg":
+        return world / f"images/vg/VG_100K/{VG_ID0 + ident}.jpg"
+    return world / f"images/ocr/{BOOK_ID0 + ident * 7919}.jpg"
+
+
+def world_scenes(world: Path) -> list:
+    from mmdata.world.scene import Scene
+
+    out = []
+    for f in sorted((world / "scenes").glob("*.jsonl")):
+        for line in f.read_bytes().splitlines():
+            if line:
+                s = Scene.from_json(orjson.loads(line))
+                out.append((s, _image_path(world, s)))
+    return out
+
+
+def world_text(scenes: list, seed: int) -> tuple[list[list[str]], list[str]]:
+    """Per-scene captions (all languages and templates) and LM documents in all six languages."""
+    from mmdata.world.lexicon import lexicon
+    from mmdata.world.writers.captions import caption
+    from mmdata.world.writers.llava import conversation, detail
+
+    rng = random.Random(f"mmdata/stage0/{seed}")
+    captions, docs = [], []
+    for scene, _ in scenes:
+        caps = []
+        for lang in LANGUAGES:
+            n = len(lexicon(lang)["captions"])
+            caps += [caption(scene, lang, t, rng) for t in range(n)]
+            conv = conversation(scene, lang, rng, 4)
+            qa = [t["value"].replace("<image>", "").strip() for t in conv]
+            desc = detail(scene, lang, rng)[1]["value"]
+            docs.append("\n".join([caps[-1], desc, *(f"{q} {a}" for q, a in zip(qa[::2], qa[1::2], strict=True))]))
+        captions.append(caps)
+    return captions, docs
+
+
+def _cosine(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def pretrain_clip(preset, scenes, captions, tok: TextTokenizer, out: Path, device, log) -> dict:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionModel
+
+    s0, c = preset.stage0, preset.stage0.clip
+    torch.manual_seed(s0.seed)
+    vision = CLIPVisionModel(vision_hf_config(preset.vision.arch)).to(device)
+    tcfg = CLIPTextConfig(vocab_size=tok.vocab_size, hidden_size=c.text_hidden, intermediate_size=4 * c.text_hidden,
+                          num_hidden_layers=c.text_layers, num_attention_heads=c.text_heads, max_position_embeddings=c.max_len,
+                          pad_token_id=tok.pad_id, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id)  # fmt: skip
+    text = CLIPTextModel(tcfg).to(device)
+    v_proj = torch.nn.Linear(vision.config.hidden_size, c.projection_dim, bias=False).to(device)
+    t_proj = torch.nn.Linear(c.text_hidden, c.projection_dim, bias=False).to(device)
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
+    params = [*vision.parameters(), *text.parameters(), *v_proj.parameters(), *t_proj.parameters(), logit_scale]
+    opt = torch.optim.AdamW(params, lr=c.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
+    tf = ImageTransform(vision.config.image_size)
+    images = torch.stack([tf(Image.open(p)) for _, p in scenes])
+    cap_ids = [[tok.encode(x)[: c.max_len - 1] + [tok.eos_id] for x in caps] for caps in captions]
+    rng = random.Random(f"mmdata/stage0-clip/{s0.seed}")
+    n, bs = len(scenes), min(c.batch_size, len(scenes))
+    losses = []
+
+    def step_batch(idx):
+        ids = [rng.choice(cap_ids[i]) for i in idx]
+        width = max(map(len, ids))
+        x = torch.full((len(ids), width), tok.pad_id, dtype=torch.long)
+        am = torch.zeros_like(x)
+        for k, t in enumerate(ids):
+            x[k, : len(t)] = torch.tensor(t)
+            am[k, : len(t)] = 1
+        x, am = x.to(device), am.to(device)
+        eos = am.sum(1) - 1
+        with _autocast(device):
+            img = v_proj(vision(pixel_values=images[idx].to(device)).pooler_output)
+            txt = t_proj(text(input_ids=x, attention_mask=am).last_hidden_state[torch.arange(len(idx), device=device), eos])
+        img, txt = F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1)
+        logits = logit_scale.exp().clamp(max=100) * img @ txt.T
+        y = torch.arange(len(idx), device=device)
+        return (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y)) / 2, (logits.argmax(1) == y).float().mean()
+
+    t0 = time.perf_counter()
+    for step in range(c.steps):
+        for g in opt.param_groups:
+            g["lr"] = c.lr * _cosine(step, c.steps, c.warmup)
+        loss, _ = step_batch(rng.sample(range(n), bs))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if step % 50 == 0 or step == c.steps - 1:
+            log(f"stage 0 clip  step {step + 1:>4}/{c.steps} | loss {loss.item():.4f}")
+    with torch.no_grad():
+        vision.eval()
+        text.eval()
+        _, acc = step_batch(rng.sample(range(n), bs))
+    vision.save_pretrained(out)
+    atomic_write_bytes(out / "preprocessor_config.json", dumps_json({"image_mean": list(tf.mean), "image_std": list(tf.std), "size": tf.size}))
+    return {"loss_first": losses[0], "loss_last": losses[-1], "retrieval_top1": float(acc), "seconds": time.perf_counter() - t0, "images": n}
+
+
+def pretrain_lm(preset, docs: list[str], tok: TextTokenizer, out: Path, device, log) -> dict:
+    s0, c = preset.stage0, preset.stage0.lm
+    torch.manual_seed(s0.seed + 1)
+    cfg = llm_hf_config(preset.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
+    lm = build_llm(cfg).to(device)
+    stream: list[int] = []
+    for d in docs:
+        stream += [tok.bos_id, *tok.encode(d), tok.eos_id]
+    n_win = max(1, len(stream) // c.seq_len)
+    data = torch.tensor((stream * (1 + c.seq_len // max(1, len(stream))))[: n_win * c.seq_len]).view(n_win, c.seq_len)
+    opt = torch.optim.AdamW(lm.parameters(), lr=c.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    rng = random.Random(f"mmdata/stage0-lm/{s0.seed}")
+    losses = []
+    t0 = time.perf_counter()
+    for step in range(c.steps):
+        for g in opt.param_groups:
+            g["lr"] = c.lr * _cosine(step, c.steps, c.warmup)
+        x = data[[rng.randrange(n_win) for _ in range(c.batch_size)]].to(device)
+        with _autocast(device):
+            loss = lm(input_ids=x, labels=x, use_cache=False).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if step % 50 == 0 or step == c.steps - 1:
+            log(f"stage 0 lm    step {step + 1:>4}/{c.steps} | loss {loss.item():.4f}")
+    lm.save_pretrained(out)
+    return {"loss_first": losses[0], "loss_last": losses[-1], "seconds": time.perf_counter() - t0, "tokens": len(stream)}
+
+
+def _autocast(device):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def run_stage0(preset, *, log=print, device: torch.device | None = None) -> Path:
+    """Backbones for a world preset: cached by content hash; returns the cache directory."""
+    dest = stage0_dir(preset)
+    if (dest / "stage0.json").is_file():
+        log(f"stage 0: reusing cached backbones {dest}")
+        return dest
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    quiet_hf()
+    s0 = preset.stage0
+    t0 = time.perf_counter()
+    world = world_for(s0)
+    scenes = world_scenes(world)
+    captions, docs = world_text(scenes, s0.seed)
+    log(f"stage 0: {len(scenes)} world scenes, {sum(map(len, captions))} captions, {len(docs)} documents in {len(LANGUAGES)} languages")
+    with atomic_dir(dest) as tmp:
+        bpe = train_bpe([*docs, *(t for caps in captions for t in caps)], s0.vocab_size)
+        save_bpe(bpe, tmp / "tokenizer")
+        tok = TextTokenizer.load(tmp / "tokenizer")
+        clip = pretrain_clip(preset, scenes, captions, tok, tmp / "vision", device, log)
+        lm = pretrain_lm(preset, docs, tok, tmp / "llm", device, log)
+        tok.save(tmp / "llm")  # the LLM folder is a complete HF model directory (weights + tokenizer)
+        summary = {"key": stage0_key(preset), "version": STAGE0_VERSION, "world": str(world), "vocab_size": tok.vocab_size,
+                   "clip": clip, "lm": lm, "seconds": time.perf_counter() - t0, "device": device.type}  # fmt: skip
+        atomic_write_bytes(tmp / "stage0.json", dumps_json(summary))
+    log(f"stage 0: done in {time.perf_counter() - t0:.1f}s → {dest}")
+    return dest

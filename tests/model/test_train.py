@@ -1,0 +1,127 @@
+"""The trainer: learning on the tiny world, exact resume, the harness hook on a trained checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmdata.errors import MmdataError
+from mmdata.model import checkpoint as ckpt_io
+from mmdata.model import load_for_generation
+from mmdata.model.train import lr_multiplier, train
+from tests.model.conftest import write_preset
+
+QUIET = {"log": lambda *_: None}
+
+
+@pytest.fixture(scope="module")
+def stage0_ckpt(preset_file, stage0, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / "stage0"
+    train(preset_file, 0, out, **QUIET)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(preset_file, stage0_ckpt, mixtures, tmp_path_factory):
+    """Stage 1 then stage 2 on the tiny world, a few hundred steps in all."""
+    d = tmp_path_factory.mktemp("ckpt")
+    s1 = train(preset_file, 1, d / "stage1", mixture=mixtures["caption"], init=stage0_ckpt, max_steps=80, **QUIET)
+    s2 = train(preset_file, 2, d / "stage2", mixture=mixtures["instruct"], init=d / "stage1", max_steps=200, **QUIET)
+    return s1, s2, d
+
+
+def _mean(xs):
+    return sum(xs) / len(xs)
+
+
+def test_stage0_checkpoint(stage0_ckpt, stage0):
+    cfg = ckpt_io.read_config(stage0_ckpt)
+    assert cfg["stage"] == 0 and cfg["step"] == 0
+    summary = ckpt_io.read_metrics(stage0_ckpt)[0]
+    assert summary["lm"]["loss_last"] < summary["lm"]["loss_first"] and summary["clip"]["loss_last"] < summary["clip"]["loss_first"]
+    assert {p.name for p in stage0.iterdir()} >= {"tokenizer", "vision", "llm", "stage0.json"}
+
+
+def test_stage1_then_stage2_lowers_the_loss(trained):
+    s1, s2, d = trained
+    l1, l2 = s1["losses"], s2["losses"]
+    assert len(l1) == 80 and len(l2) == 200
+    start = _mean(l1[:5])
+    assert _mean(l1[-20:]) < 0.95 * start  # alignment on captions (bounded by the tiny LM's caption loss)
+    assert _mean(l2[-20:]) < 0.6 * start  # instruction tuning: well below where training started
+    assert _mean(l2[-20:]) < 0.5 * _mean(l2[:5])
+    m = s2["metrics"][-1]
+    assert set(m) >= {"step", "loss", "lr", "tokens_per_s", "samples_per_s", "data_wait", "mfu", "router_probs"}
+    assert m["mfu"] is None  # no peak for CPUs
+    for probs in m["router_probs"].values():
+        assert abs(sum(probs) - 1) < 1e-4 and len(probs) == 6
+    assert "router_probs" not in s1["metrics"][-1]  # the MoE is bypassed in stage 1
+    cfg = ckpt_io.read_config(d / "stage2")
+    assert cfg["stage"] == 2 and cfg["step"] == 200
+    assert not (d / "stage2" / "state").exists()  # complete: optimizer state dropped
+    assert len(ckpt_io.read_metrics(d / "stage2")) == 200  # log_every 1
+
+
+def test_generation_hook_on_trained_checkpoint(trained, tiny_world):
+    from PIL import Image
+
+    _, _, d = trained
+    gen = load_for_generation(d / "stage2")
+    paths = sorted((tiny_world / "images/coco/train2017").glob("*.jpg"))[:3]
+    images = [[Image.open(p)] for p in paths]
+    prompts = ["What colour is the background?", "How many objects are in the image?\nAnswer the question using a single word or phrase.",
+               "Describe the image briefly."]  # fmt: skip
+    batched = gen.generate(images, prompts, max_new_tokens=8)
+    assert len(batched) == 3 and all(isinstance(t, str) for t in batched)
+    single = [gen.generate([im], [p], max_new_tokens=8)[0] for im, p in zip(images, prompts, strict=True)]
+    assert batched == single  # left padding + KV cache give the same greedy output
+    assert gen.generate([[]], ["Hello"], max_new_tokens=4)[0] is not None  # text-only prompt
+
+
+def test_resume_is_exact(preset_file, stage0_ckpt, mixtures, tmp_path):
+    n = 4
+    kw = {"mixture": mixtures["instruct"], "init": stage0_ckpt, "max_steps": 2 * n, **QUIET}
+    straight = train(preset_file, 2, tmp_path / "straight", num_workers=0, **kw)
+    first = train(preset_file, 2, tmp_path / "resumed", stop_at=n, num_workers=0, **kw)
+    assert ckpt_io.has_train_state(tmp_path / "resumed") and not first["done"]
+    second = train(preset_file, 2, tmp_path / "resumed", num_workers=1, **kw)  # resumes at step n, with a worker
+    assert second["done"] and len(second["losses"]) == n
+    assert first["losses"] == straight["losses"][:n]
+    torch.testing.assert_close(torch.tensor(second["losses"]), torch.tensor(straight["losses"][n:]), rtol=0, atol=1e-6)
+    a = ckpt_io.load_tensors(tmp_path / "straight/model.safetensors")
+    b = ckpt_io.load_tensors(tmp_path / "resumed/model.safetensors")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+    assert [m["step"] for m in ckpt_io.read_metrics(tmp_path / "resumed")] == list(range(1, 2 * n + 1))
+    again = train(preset_file, 2, tmp_path / "resumed", **kw)  # complete: nothing to do
+    assert again["done"] and again["losses"] == []
+
+
+def test_out_and_init_guards(preset_file, stage0_ckpt, mixtures, tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk/file.txt").write_text("x")
+    with pytest.raises(MmdataError, match="not a checkpoint"):
+        train(preset_file, 1, tmp_path / "junk", mixture=mixtures["caption"], init=stage0_ckpt, max_steps=2, **QUIET)
+    with pytest.raises(MmdataError, match="stage-0 checkpoint"):
+        train(preset_file, 1, stage0_ckpt, mixture=mixtures["caption"], max_steps=2, **QUIET)
+    other = write_preset(tmp_path / "other.yaml", {"projector": {"num_queries": 9}})
+    with pytest.raises(MmdataError, match=r"different architecture \(projector\)"):
+        train(other, 1, tmp_path / "x", mixture=mixtures["caption"], init=stage0_ckpt, max_steps=2, **QUIET)
+    with pytest.raises(MmdataError, match="--mixture"):
+        train(preset_file, 1, tmp_path / "y", **QUIET)
+
+
+def test_lr_schedule():
+    total = 100
+    lrs = [lr_multiplier(s, total, 0.1, 0.1) for s in range(total)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)  # linear warmup over 10 steps
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))  # then monotone cosine decay
+    assert lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_gradient_checkpointing_and_bf16_autocast(preset_file, stage0_ckpt, mixtures, tmp_path):
+    kw = {"mixture": mixtures["instruct"], "init": stage0_ckpt, "max_steps": 3, **QUIET}
+    base = train(preset_file, 2, tmp_path / "base", **kw)
+    gc = train(write_preset(tmp_path / "gc.yaml", {"train": {"gradient_checkpointing": True}}), 2, tmp_path / "gc", **kw)
+    torch.testing.assert_close(torch.tensor(gc["losses"]), torch.tensor(base["losses"]), rtol=1e-5, atol=1e-6)
+    bf = train(write_preset(tmp_path / "bf.yaml", {"train": {"precision": "bf16"}}), 2, tmp_path / "bf", **kw)
+    torch.testing.assert_close(torch.tensor(bf["losses"]), torch.tensor(base["losses"]), rtol=0.05, atol=0.05)
