@@ -24,6 +24,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from mmdata.ablate.cli import register as ablate_cli
     from mmdata.bench.cli import register as bench_cli
     from mmdata.demo import register as demo_cli
     from mmdata.model.cli import register as model_cli
@@ -31,7 +32,7 @@ def _register() -> None:
     from mmdata.sources.cli import register as sources_cli
     from mmdata.world.cli import register as world_cli
 
-    for reg in (demo_cli, world_cli, sources_cli, recipe_cli, bench_cli, model_cli):
+    for reg in (demo_cli, world_cli, sources_cli, recipe_cli, bench_cli, model_cli, ablate_cli):
         reg(app)
 
 

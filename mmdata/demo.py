@@ -1,6 +1,11 @@
 """``mmdata demo``: the main job on the embedded default.
 
-Today: write the ``small`` world, read every source through its adapter, print a summary table.
+1. write the ``small`` synthetic world and read every source back through its adapter (a table);
+2. run a short ablation from a shipped tiny suite — by default ``honeybee-multiturn-tiny`` with two
+   arms (single-turn vs multi-turn + exact dedup) and one seed: build both mixtures, train the tiny
+   model's stages 0–2, score both on the synthetic MMMB, and print the results table and report path.
+
+Every step is cached under ``MMDATA_CACHE`` (default ``~/.cache/mmdata``), so a second demo is quick.
 """
 
 from __future__ import annotations
@@ -42,12 +47,36 @@ def run_demo(out: Path, size: str = "small", seed: int = 0) -> dict:
     return summary
 
 
+DEMO_SUITE = "honeybee-multiturn-tiny"
+DEMO_ARMS = ["single-turn", "mt-exact"]
+
+
+def run_demo_ablation(out: Path, suite: str = DEMO_SUITE, arms: list[str] | None = None, seeds: int = 1) -> dict:
+    from rich.console import Console
+
+    from mmdata.ablate.runner import run_ablation
+
+    con = Console()
+    t0 = time.perf_counter()
+    res = run_ablation(suite, out / "ablation", seeds=seeds, only=arms or DEMO_ARMS, leaderboard=out / "leaderboard.duckdb",
+                       log=lambda m: con.print(f"[dim]{m}[/dim]"))  # fmt: skip
+    con.print((out / "ablation" / "report.md").read_text())
+    con.print(f"[bold]ablation[/bold] {suite} ({', '.join(arms or DEMO_ARMS)}; {seeds} seed) in {time.perf_counter() - t0:.0f}s")
+    con.print(f"report: {(out / 'ablation' / 'report.html').resolve()}")
+    return res
+
+
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         out: Path = typer.Option(Path("demo-out"), "--out", help="Working directory for the demo."),
         size: str = typer.Option("small", "--size"),
         seed: int = typer.Option(0, "--seed"),
+        suite: str = typer.Option(DEMO_SUITE, "--suite", help="Shipped ablation suite to run after the world."),
+        arms: list[str] = typer.Option([], "--arm", help="Arms of the suite to run (default: two arms)."),
+        skip_ablation: bool = typer.Option(False, "--skip-ablation", help="Only write the world and read the sources."),
     ) -> None:
-        """Run the main job on the embedded default (the synthetic world)."""
+        """Run the main job on the embedded default: world → sources → a short tiny ablation."""
         run_demo(out, size, seed)
+        if not skip_ablation:
+            run_demo_ablation(out, suite, arms or None)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
-from PIL import Image, ImageStat
 
 from mmdata.bench.leaderboard import load_board, render_html, render_markdown
 from mmdata.bench.run import run_benchmark
 from mmdata.errors import MmdataError
+from tests.browser import assert_not_blank, screenshot
 
 from .conftest import cli
 
@@ -87,29 +85,11 @@ def test_html_is_self_contained(board_db):
     assert "<script" not in html
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium") or None
-
-
 def test_html_renders_in_headless_chromium(board_db, tmp_path):
-    exe = _chromium()
-    if exe is None:
-        if os.environ.get("MMDATA_SKIP_BROWSER") == "1":
-            pytest.skip("MMDATA_SKIP_BROWSER=1")
-        pytest.fail("chromium is not installed: run `make browser` (or set MMDATA_SKIP_BROWSER=1)")
     page = tmp_path / "leaderboard.html"
     r = cli("leaderboard", "--db", board_db, "--format", "html", "--out", page)
     assert r.returncode == 0, r.stderr
     assert "<table" in page.read_text()
-    shot = tmp_path / "shot.png"
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,900",
-           page.as_uri()]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert shot.is_file(), proc.stderr[-2000:]
-    im = Image.open(shot).convert("L")
+    im = screenshot(page, tmp_path)
     assert im.size == (1200, 900)
-    stat = ImageStat.Stat(im)
-    assert stat.stddev[0] > 10  # not a blank page: text, tables and the heatmap
-    assert min(im.getextrema()) < 80  # dark text is present
+    assert_not_blank(im)

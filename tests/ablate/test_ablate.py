@@ -1,0 +1,161 @@
+"""Ablation runner: end to end on the tiny world, interrupted and resumed without recomputing finished
+steps, identical tables for identical seeds, the report in headless Chromium, malformed specs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from mmdata.ablate.cache import read_journal
+from mmdata.ablate.runner import run_ablation
+from mmdata.ablate.spec import load_spec, suite_names
+from mmdata.errors import MmdataError
+from mmdata.model.config import merge, models_dir
+from tests.browser import assert_not_blank, screenshot
+
+# a narrow tiny-cpu (as the model tests use) without the MoE, and very short stages: mechanics, not quality
+PRESET = {
+    "llm": {"arch": {"hidden_size": 96, "layers": 2, "intermediate": 256}},
+    "moe": {"enabled": False},
+    "stage0": {"clip": {"steps": 8, "batch_size": 16, "warmup": 2}, "lm": {"steps": 10, "batch_size": 8, "warmup": 2}},
+    "train": {"num_workers": 0, "max_len": 128, "stage1": {"batch_size": 4}, "stage2": {"batch_size": 4}},
+}
+
+
+def write_spec(d, **over):
+    preset = merge(yaml.safe_load((models_dir() / "tiny-cpu.yaml").read_text()), PRESET)
+    preset["train"]["stage2"]["lr"] = {"projector": 5e-4, "llm": 5e-4}  # no MoE, so no MoE learning rate
+    (d / "preset.yaml").write_text(yaml.safe_dump(preset))
+    spec = {
+        "name": "t-suite",
+        "description": "test",
+        "world": {"size": "tiny", "seed": 0},
+        "recipe": "honeybee",
+        "recipe_set": ["balance.size=40"],
+        "stage1": {"recipe": "stage1-captions", "set": ["balance.size=20"]},
+        "model": "preset.yaml",
+        "bench": {"per_language": 3, "sets": ["mmmb"], "batch_size": 8},
+        "arms": {"single": {"recipe": ["multiturn.max_turns=1"]}, "multi": {"recipe": ["multiturn.max_turns=10"]}},
+        "seeds": [0],
+        "budget": {"stage1": 2, "stage2": 3},
+        "metrics": ["mean", "en", "mean_non_en"],
+        "findings": [{"better": "multi", "worse": "single", "metric": "mean", "claim": "merging helps"}],
+    }
+    spec.update(over)
+    p = d / "spec.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    return p
+
+
+def ran(journal, kind=None):
+    return [e for e in journal if e["event"] == "ran" and (kind is None or e["step"] == kind)]
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
+    import mmdata.model.train as train_mod
+
+    spec = write_spec(tmp_path)
+    real = train_mod.train
+    calls = {"stage2": 0}
+
+    def flaky(preset, stage, out, **kw):
+        if stage == 2:
+            calls["stage2"] += 1
+            if calls["stage2"] == 2:
+                raise KeyboardInterrupt("simulated kill during the second arm's stage 2")
+        return real(preset, stage, out, **kw)
+
+    monkeypatch.setattr(train_mod, "train", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
+    first = read_journal(tmp_path / "out/steps.jsonl")
+    assert {e["step"] for e in ran(first)} >= {"world", "bench", "mixture", "stage0", "stage1", "stage2", "eval"}
+    assert not (tmp_path / "out/report.md").exists()
+    monkeypatch.setattr(train_mod, "train", real)
+    res = run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
+    journal = read_journal(tmp_path / "out/steps.jsonl")
+    second = journal[len(first):]
+    keys_first = {(e["step"], e["key"]) for e in ran(first)}
+    # nothing that finished in the first run ran again; only the interrupted arm's stage 2 and eval did
+    assert not {(e["step"], e["key"]) for e in ran(second)} & keys_first
+    assert sorted(e["step"] for e in ran(second)) == ["eval", "stage2"]
+    assert len(ran(journal, "stage1")) == 1  # one stage-1 checkpoint shared by both arms
+    assert len(ran(journal, "stage0")) == 1
+    # results: duckdb rows for both arms and a report with the table and the finding
+    rows = res["rows"]
+    assert {r["arm"] for r in rows} == {"single", "multi"} and {"mean", "en", "zh"} <= {r["metric"] for r in rows}
+    assert all(0.0 <= r["value"] <= 1.0 for r in rows)
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "out/results.duckdb"))
+    n = con.execute("select count(*) from results where suite = 't-suite'").fetchall()[0][0]
+    con.close()
+    assert n == len(rows)
+    md = (tmp_path / "out/report.md").read_text()
+    assert "| arm |" in md and "merging helps" in md and "multi − single" in md
+    # a third run reuses everything
+    run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
+    assert not ran(read_journal(tmp_path / "out/steps.jsonl")[len(journal):])
+    # the report renders in a browser
+    im = screenshot(tmp_path / "out/report.html", tmp_path)
+    assert_not_blank(im)
+    assert "<table>" in (tmp_path / "out/report.html").read_text()
+
+
+def test_same_seeds_give_identical_tables(tmp_path):
+    from mmdata.io import cache_dir
+
+    spec = write_spec(tmp_path, arms={"single": {"recipe": ["multiturn.max_turns=1"]}}, findings=[])
+    a = run_ablation(spec, tmp_path / "a", leaderboard=None, log=lambda m: None)
+    shutil.rmtree(cache_dir("ablate"))  # recompute every step (stage-0 backbones stay in the model cache)
+    b = run_ablation(spec, tmp_path / "b", leaderboard=None, log=lambda m: None)
+    assert ran(read_journal(tmp_path / "b/steps.jsonl"), "stage2")
+    assert [(r["arm"], r["metric"], r["value"]) for r in a["rows"]] == [(r["arm"], r["metric"], r["value"]) for r in b["rows"]]
+    strip = lambda s: s.split("## Run")[0]  # noqa: E731
+    assert strip((tmp_path / "a/report.md").read_text()) == strip((tmp_path / "b/report.md").read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"findings": [{"better": "nope", "worse": "single"}]}, "finding names arm 'nope'"),
+        ({"metrics": ["accuracy"]}, "unknown metric 'accuracy'"),
+        ({"budget": {"stage1": 2}}, "key 'budget.stage2': Field required"),
+        ({"arms": {}}, "key 'arms': Dictionary should have at least 1 item"),
+        ({"colour": 1}, "key 'colour': unknown key"),
+        ({"world": None}, "give either world"),
+    ],
+)
+def test_malformed_specs(tmp_path, change, expected):
+    spec = write_spec(tmp_path, **change)
+    with pytest.raises(MmdataError) as e:
+        load_spec(spec)
+    assert expected in str(e.value) and "spec.yaml" in str(e.value)
+
+
+def test_unknown_arm_and_spec_name(tmp_path):
+    spec = write_spec(tmp_path)
+    with pytest.raises(MmdataError, match="unknown arm"):
+        run_ablation(spec, tmp_path / "o", only=["triple"])
+    with pytest.raises(MmdataError, match="ablation spec not found"):
+        load_spec("no-such-suite")
+
+
+def test_shipped_suites_load_and_their_presets_validate():
+    from mmdata.ablate.runner import _model_data
+    from mmdata.model.config import preset_from_dict
+    from mmdata.recipe.config import load_recipe
+
+    names = suite_names()
+    assert {"honeybee-balancing-tiny", "honeybee-templates-tiny", "honeybee-multiturn-tiny", "honeybee-datasets-tiny",
+            "honeybee-projectors-tiny", "parrot-moe-tiny"} <= set(names)  # fmt: skip
+    for n in names:
+        spec, base = load_spec(n)
+        for arm in spec.arms.values():
+            data, path = _model_data(spec, base, arm.model, 0)
+            preset_from_dict(data, file=path)
+            load_recipe(spec.recipe, [*spec.recipe_set, *arm.recipe, "root=/nonexistent"])
+    assert json.dumps(names)
