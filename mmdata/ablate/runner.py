@@ -86,8 +86,8 @@ class Runner:
         w = self.spec.world
         from mmdata.world.generate import generate
 
-        d, key = self.cache.run("world", {"size": w.size, "seed": w.seed, "mmdata": __version__},
-                                lambda tmp: generate(tmp / "world", w.size, w.seed), label=f"{w.size} world")  # fmt: skip
+        d, key = self.cache.run("world", {"size": w.size, "seed": w.seed, "image_size": w.image_size, "mmdata": __version__},
+                                lambda tmp: generate(tmp / "world", w.size, w.seed, w.image_size), label=f"{w.size} world")  # fmt: skip
         return d / "world", key
 
     def bench(self, world: Path, world_key: str) -> tuple[Path, str]:

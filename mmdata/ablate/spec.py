@@ -44,6 +44,7 @@ class _M(BaseModel):
 class WorldSpec(_M):
     size: Literal["tiny", "small", "full"] = "small"
     seed: int = 0
+    image_size: int = Field(64, ge=16, le=1024)  # must match the model preset's vision image size
 
 
 class BenchSpec(_M):
