@@ -24,15 +24,16 @@ def build_tables(spec, rows: list[dict]) -> tuple[list[str], list[list[str]], li
     per = _per(rows)
     metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
     head = ["arm", *[LABEL.get(m, m) for m in metrics]]
+    ran = [a for a in spec.arms if any(k[0] == a for k in per)]
     body = []
-    for arm in spec.arms:
+    for arm in ran:
         body.append([arm, *[aggregate(list(per.get((arm, m), {}).values())).fmt() for m in metrics]])
     finds = []
     for f in spec.findings:
         a, b = per.get((f.better, f.metric), {}), per.get((f.worse, f.metric), {})
         seeds = sorted(set(a) & set(b))
         diffs = [a[s] - b[s] for s in seeds]
-        agg, v = verdict(diffs)
+        agg, v = verdict(diffs) if seeds else (None, "not run (an arm is missing)")
         diff = "n/a" if not seeds else (f"{agg.mean * 100:+.1f}" + ("" if agg.n < 2 else f" [{agg.lo * 100:+.1f}, {agg.hi * 100:+.1f}]"))
         finds.append([f.claim or f"{f.better} > {f.worse}", f"{f.better} − {f.worse} ({LABEL.get(f.metric, f.metric)})", diff, v])
     return head, body, finds
@@ -68,12 +69,13 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
         sections.append(("About", f"<p>{_html.escape(spec.description)}</p><p>{_html.escape(spec.paper)}</p>"))
     sections.append(("Results (accuracy %, mean ± 95 % CI over seeds)", table(head, body)))
     charts = []
+    ran = [a for a in spec.arms if any(k[0] == a for k in per)]
     for m in metrics:
-        fig, ax = plt.subplots(figsize=(1.4 + 0.9 * len(spec.arms), 3.0))
-        aggs = [aggregate(list(per.get((a, m), {}).values())) for a in spec.arms]
+        fig, ax = plt.subplots(figsize=(1.4 + 0.9 * len(ran), 3.0))
+        aggs = [aggregate(list(per.get((a, m), {}).values())) for a in ran]
         means = [x.mean * 100 for x in aggs]
         errs = [0 if x.n < 2 else (x.hi - x.mean) * 100 for x in aggs]
-        ax.bar(list(spec.arms), means, yerr=errs, capsize=4, color="#4c78a8")
+        ax.bar(ran, means, yerr=errs, capsize=4, color="#4c78a8")
         ax.set_title(LABEL.get(m, m))
         ax.set_ylabel("accuracy %")
         ax.tick_params(axis="x", rotation=20)
