@@ -29,9 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+HERE = Path(__file__).resolve().parent
+# run as a script, this folder would come first on sys.path and this file would shadow the HF
+# `tokenizers` package that transformers imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(HERE.parents[1]))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import torch  # noqa: E402
 
 
 def rows(preset) -> list[tuple[str, dict]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,11 @@ import torch
 import yaml
 
 from mmdata.model.config import merge, models_dir, preset_from_dict
-from tests.model.conftest import TEST_OVERRIDES
+from tests.model import conftest as _model
+
+TEST_OVERRIDES = _model.TEST_OVERRIDES
+session_cache = _model.session_cache  # shared fixtures: one stage-0 cache per session, the fixture mixtures
+mixtures = _model.mixtures
 
 # the model tests' backbones and stage 0, a shorter tokenizer schedule (batch 16 learns fastest per
 # second on 2 cores), short max_len: the tests check mechanics and directions, not quality
@@ -52,18 +55,6 @@ def single_thread():
 def _one_thread():
     with single_thread():
         yield
-
-
-@pytest.fixture(scope="session")
-def session_cache(tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "mmdata-cache"
-    old = os.environ.get("MMDATA_CACHE")
-    os.environ["MMDATA_CACHE"] = str(cache)
-    yield cache
-    if old is None:
-        os.environ.pop("MMDATA_CACHE", None)
-    else:
-        os.environ["MMDATA_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

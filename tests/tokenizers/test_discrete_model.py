@@ -19,15 +19,6 @@ QUIET = {"log": lambda *_: None}
 
 
 @pytest.fixture(scope="module")
-def mixtures(tiny_world, tmp_path_factory):
-    from mmdata.model.fixtures import write_fixture_mixture
-
-    d = tmp_path_factory.mktemp("disc-mix")
-    return {"caption": write_fixture_mixture(tiny_world, d / "caption", "caption"),
-            "instruct": write_fixture_mixture(tiny_world, d / "instruct", "instruct")}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
 def preset_file(tmp_path_factory, modes):  # modes: the language-driven tokenizer this preset uses is cached
     return write_discrete_preset(tmp_path_factory.mktemp("disc-preset") / "disc.yaml")
 
