@@ -1,10 +1,11 @@
-"""Reference model stack (DESIGN §6): vision encoder → projector → [Parrot MoE] → LLM, and the
-two-stage trainer. One file per component:
+"""Reference model stack (DESIGN §6): vision encoder → projector → [Parrot MoE] → LLM, or discrete
+visual tokens in the LLM vocabulary, and the two-stage trainer. One file per component:
 
 ``config`` presets · ``registry`` projector names · ``vision`` · ``projectors/`` · ``moe`` · ``llm`` ·
-``vlm`` assembly · ``chat`` the chat template · ``tokenizer`` · ``stage0`` world backbones · ``data``
-mixture loader · ``stages`` freezing · ``train`` the loop · ``checkpoint`` · ``metrics`` · ``inference``
-the harness hook · ``cli`` ``mmdata train``.
+``quantizer`` the VQ core · ``tokenizers/`` discrete visual tokenizers · ``discrete`` codes → vocabulary
+rows · ``vlm`` assembly · ``chat`` the chat template · ``tokenizer`` · ``stage0`` world backbones ·
+``data`` mixture loader · ``stages`` freezing · ``train`` the loop · ``checkpoint`` · ``metrics`` ·
+``inference`` the harness hook · ``cli`` ``mmdata train`` and ``mmdata tokenizer``.
 
 Heavy imports (torch, transformers) happen inside these modules, never here.
 """

@@ -1,4 +1,5 @@
-"""``mmdata train``: one stage of the reference model stack (see :mod:`mmdata.model.train`)."""
+"""``mmdata train``: one stage of the reference model stack (see :mod:`mmdata.model.train`); also
+registers ``mmdata tokenizer …`` (:mod:`mmdata.model.tokenizers.cli`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    from mmdata.model.tokenizers.cli import register as tokenizer_cli
+
+    tokenizer_cli(app)
+
     @app.command("train")
     def train_cmd(
         preset: str = typer.Option(..., "--preset", help="Preset name (models/NAME.yaml) or a YAML path."),

@@ -1,8 +1,10 @@
 """Model presets (``models/*.yaml``): one validated object holding every hyperparameter.
 
 A preset names the backbones (built from a small architecture for the synthetic world, or loaded from
-a local Hugging Face directory), the projector (exact name from :mod:`mmdata.model.registry`), the
-Parrot MoE, the stage-0 pretraining recipe (world presets only) and the per-stage training settings.
+a local Hugging Face directory), the visual path — ``visual: projector`` (the default: a projector by
+exact name from :mod:`mmdata.model.registry`, optionally the Parrot MoE) or ``visual: discrete`` (a
+discrete visual tokenizer whose codes become new LLM vocabulary rows, the ``discrete:`` section) —,
+the stage-0 pretraining recipe (world presets only) and the per-stage training settings.
 Every field is validated; an unknown key, a wrong type or an inconsistent combination is a one-line
 :class:`~mmdata.errors.MmdataError` naming the file and the key (``models/x.yaml: field 'moe.alpha': …``).
 """
@@ -15,7 +17,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_serializer,
+)
 
 from mmdata.errors import MmdataError
 from mmdata.model.stages import TRAINABLE
@@ -77,6 +88,55 @@ class MoEConfig(Strict):
     residual: Literal["code", "paper"] = "code"  # code: mix + α·x (released Parrot); paper: x + α·mix (Eq. 5)
 
 
+# ------------------------------------------------------------------------------ discrete visual
+
+KINDS = ("vqvae", "seed", "kmeans")
+CODEBOOK_MODES = ("none", "frozen-llm", "dual", "language-driven")
+LLM_MODES = ("frozen-llm", "dual", "language-driven")  # UniCode: the codebook lives in the LLM's embedding space
+
+
+class DiscreteTrain(Strict):
+    """How a tokenizer is trained (``mmdata tokenizer train``, or on the fly for ``tokenizer: null``)."""
+
+    steps: PositiveInt = 300
+    batch_size: PositiveInt = 16  # small batches learn fastest per second on CPU
+    lr: PositiveFloat = 3e-3
+    seed: int = 0
+    decay: float = Field(0.9, gt=0, lt=1)  # EMA decay of the codebook
+    dead_code_threshold: float = Field(1.0, ge=0)  # EMA codebooks: revive codes whose EMA use falls below this (0: off)
+    commitment: float = Field(0.25, ge=0)
+    language_every: PositiveInt = 10  # UniCode: steps between language-side codebook updates
+    language_lambda: float = Field(0.9, ge=0, lt=1)  # C' = λ·C + (1 − λ)·C_LLM
+    contrastive: float = Field(0.0, ge=0)  # seed: weight of the image-text contrastive term (0: off)
+    kmeans_iters: PositiveInt = 20
+    max_samples: PositiveInt = 65536  # kmeans: cluster at most this many feature vectors (seeded subsample)
+
+
+class DiscreteConfig(Strict):
+    """A discrete visual tokenizer and how its codes enter the LLM (``visual: discrete``)."""
+
+    kind: Literal["vqvae", "seed", "kmeans"]
+    codebook_size: int = Field(256, ge=2, le=65536)  # K: new vocabulary rows
+    stacked: int = Field(1, ge=1, le=8)  # D codes per position (stacked / residual quantization)
+    aggregate: Literal["cumsum", "concat"] = "cumsum"  # how a position's D codes form its embedding
+    codebook_mode: Literal["none", "frozen-llm", "dual", "language-driven"] = "none"  # UniCode (vqvae only)
+    init: Literal["codebook", "random"] = "codebook"  # new vocabulary rows: the codebook through a projection, or random
+    code_dim: PositiveInt | None = None  # null: LLM width (UniCode modes), vision width (kmeans), 32 (seed), 64 (vqvae)
+    cosine: bool = False  # cosine-similarity codebook (ema / kmeans)
+    channels: PositiveInt = 32  # vqvae: conv width
+    downsample: int = 16  # vqvae: pixels per code position along a side (a power of two)
+    queries: PositiveInt = 16  # seed: causal Q-Former queries (= positions)
+    qformer_layers: PositiveInt = 2  # seed
+    qformer_heads: PositiveInt = 4  # seed
+    llm_offset: NonNegativeInt = 259  # UniCode: code k is LLM vocabulary row llm_offset + k (259: after <pad> <s> </s> and the 256 bytes)
+    tokenizer: str | None = None  # a directory written by `mmdata tokenizer train`; null: train on the fly (cached)
+    train: DiscreteTrain = DiscreteTrain()
+
+    @property
+    def llm_linked(self) -> bool:
+        return self.codebook_mode in LLM_MODES
+
+
 # --------------------------------------------------------------------------------------- stage 0
 
 
@@ -126,6 +186,14 @@ class StageTrain(Strict):
     betas: tuple[float, float] = (0.9, 0.98)
     eps: PositiveFloat = 1e-6
     grad_clip: float = Field(1.0, ge=0)  # 0 = off
+    llm_tuning: Literal["full", "bias-norm"] = "full"  # where the LLM trains: all of it, or only biases and norms (TEAL)
+
+    @model_serializer(mode="wrap")
+    def _omit_default_tuning(self, handler):
+        d = handler(self)
+        if self.llm_tuning == "full":  # presets and checkpoints written before the option hash as before
+            d.pop("llm_tuning", None)
+        return d
 
 
 class TrainConfig(Strict):
@@ -151,7 +219,9 @@ class Preset(Strict):
     description: str = ""
     vision: VisionConfig
     llm: LLMConfig
-    projector: Any  # a registered projector config (see mmdata.model.registry)
+    visual: Literal["projector", "discrete"] = "projector"
+    projector: Any = None  # a registered projector config (see mmdata.model.registry); visual: projector
+    discrete: DiscreteConfig | None = None  # visual: discrete
     moe: MoEConfig = MoEConfig()
     stage0: Stage0Config | None = None
     train: TrainConfig
@@ -166,18 +236,30 @@ class Preset(Strict):
     def is_world(self) -> bool:
         return self.vision.source == "world"
 
+    @property
+    def is_discrete(self) -> bool:
+        return self.visual == "discrete"
+
     def to_dict(self) -> dict:
         d = self.model_dump(mode="json")
-        d["projector"] = self.projector.model_dump(mode="json")
+        d["projector"] = self.projector.model_dump(mode="json") if self.projector is not None else None
+        if not self.is_discrete:  # projector presets serialise (and hash) exactly as before the option
+            d.pop("visual")
+            d.pop("discrete")
+        else:
+            d.pop("projector")
         return d
 
     def model_section(self) -> dict:
         """What fixes the architecture (used to check that ``--init`` matches the preset); local
         paths are left out, since moving the weights does not change the model."""
         d = self.to_dict()
-        out = {k: d[k] for k in ("vision", "llm", "projector", "moe")}
+        keys = ("vision", "llm", "visual", "discrete", "moe") if self.is_discrete else ("vision", "llm", "projector", "moe")
+        out = {k: d[k] for k in keys}
         for k in ("vision", "llm"):
             out[k].pop("path")
+        if self.is_discrete:
+            out["discrete"].pop("tokenizer")
         return out
 
 
@@ -210,17 +292,20 @@ def preset_from_dict(data: Any, *, file: str | Path | None = None) -> Preset:
         raise MmdataError(f"a preset is a mapping, got {type(data).__name__}", file=file)
     raw_proj = data.get("projector")
     try:
-        preset = Preset.model_validate({**data, "projector": {}})
+        preset = Preset.model_validate({**data, "projector": None})
     except ValidationError as e:
         _raise(e, file)
-    if not isinstance(raw_proj, dict):
-        raise MmdataError("required mapping with a 'name'", file=file, field="projector")
-    cfg_cls, _ = get(raw_proj.get("name"), file=file)
-    try:
-        proj = cfg_cls.model_validate(raw_proj)
-    except ValidationError as e:
-        _raise(e, file, "projector")
-    preset.projector = proj
+    if preset.is_discrete:
+        if raw_proj is not None:
+            raise MmdataError("visual 'discrete' replaces the projector; remove 'projector' (or set it to null)", file=file, field="projector")
+    else:
+        if not isinstance(raw_proj, dict):
+            raise MmdataError("required mapping with a 'name'", file=file, field="projector")
+        cfg_cls, _ = get(raw_proj.get("name"), file=file)
+        try:
+            preset.projector = cfg_cls.model_validate(raw_proj)
+        except ValidationError as e:
+            _raise(e, file, "projector")
     preset._file = file
     _check(preset, file)
     return preset
@@ -257,6 +342,7 @@ def _check(p: Preset, file) -> None:
             fail("vision.arch.patch_size", "image_size must be a multiple of patch_size")
         if va.hidden_size % va.heads:
             fail("vision.arch.heads", "hidden_size must be a multiple of heads")
+    _check_visual(p, fail)
     if p.moe.enabled and not p.vision.keep_cls:
         fail("vision.keep_cls", "the Parrot MoE routes with the CLS token; set keep_cls: true")
     m = getattr(p.projector, "num_queries", None)
@@ -271,6 +357,45 @@ def _check(p: Preset, file) -> None:
             fail(f"train.stage{n}.lr.{k}", f"'{k}' {why}")
         for k in sorted(want - have):
             fail(f"train.stage{n}.lr", f"missing a learning rate for '{k}' (trained in stage {n})")
+        if st.llm_tuning != "full" and "llm" not in want:
+            fail(f"train.stage{n}.llm_tuning", f"the LLM is frozen in stage {n}; llm_tuning applies where it trains (stage 2)")
+
+
+def _check_visual(p: Preset, fail) -> None:
+    """The ``visual`` / ``discrete`` combination (everything a preset alone can tell)."""
+    if not p.is_discrete:
+        if p.discrete is not None:
+            fail("discrete", "a 'discrete' section needs visual: discrete (this preset uses a projector)")
+        return
+    c = p.discrete
+    if c is None:
+        fail("discrete", "visual 'discrete' needs a 'discrete' section (kind: vqvae | seed | kmeans, …)")
+    if p.moe.enabled:
+        fail("moe.enabled", "the Parrot MoE routes projector outputs; set moe.enabled: false for visual: discrete")
+    if p.vision.keep_cls:
+        fail("vision.keep_cls", "discrete visual tokens have no CLS token; set vision.keep_cls: false")
+    if c.codebook_mode != "none" and c.kind != "vqvae":
+        fail("discrete.codebook_mode", f"codebook modes are UniCode's VQ-VAE codebook; kind '{c.kind}' needs codebook_mode: none")
+    if c.kind == "kmeans" and c.stacked != 1:
+        fail("discrete.stacked", "kind 'kmeans' clusters whole feature vectors (TEAL); set stacked: 1")
+    if c.downsample < 2 or c.downsample & (c.downsample - 1):
+        fail("discrete.downsample", f"must be a power of two (2, 4, 8, 16, …), got {c.downsample}")
+    if c.tokenizer is not None:
+        c.tokenizer = _expand(c.tokenizer)
+    elif not p.is_world:
+        fail("discrete.tokenizer", "local backbones need a tokenizer directory (train one with `mmdata tokenizer train`)")
+    va, la = p.vision.arch, p.llm.arch
+    if c.kind == "vqvae" and va is not None and va.image_size % c.downsample:
+        fail("discrete.downsample", f"image_size {va.image_size} is not a multiple of downsample {c.downsample}")
+    if c.kind == "seed" and va is not None and va.hidden_size % c.qformer_heads:
+        fail("discrete.qformer_heads", f"the Q-Former width (vision hidden size {va.hidden_size}) must be a multiple of qformer_heads")
+    if c.llm_linked:
+        if c.code_dim is not None and la is not None and c.code_dim != la.hidden_size:
+            fail("discrete.code_dim", f"codebook mode '{c.codebook_mode}' puts codes in the LLM's embedding space: code_dim must be null or {la.hidden_size}")
+        if p.stage0 is not None and c.llm_offset + c.codebook_size > p.stage0.vocab_size:
+            fail("discrete.llm_offset", f"LLM rows {c.llm_offset}…{c.llm_offset + c.codebook_size - 1} exceed the vocabulary ({p.stage0.vocab_size})")
+    if c.kind == "kmeans" and c.code_dim is not None:
+        fail("discrete.code_dim", "k-means codes live in the vision feature space; leave code_dim null")
 
 
 def models_dir() -> Path:

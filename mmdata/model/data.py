@@ -102,9 +102,10 @@ class Sample:
 class Encoder:
     """One Conversation row → token ids, supervision flags and the decoded first image."""
 
-    def __init__(self, tokenizer, transform, n_visual_tokens: int, max_len: int, image_roots: dict, source: str) -> None:
+    def __init__(self, tokenizer, transform, n_visual_tokens: int, max_len: int, image_roots: dict, source: str,
+                 n_code_tokens: int | None = None) -> None:  # fmt: skip
         self.tok, self.transform, self.n_vis, self.max_len = tokenizer, transform, n_visual_tokens, max_len
-        self.image_roots, self.source = image_roots, source
+        self.image_roots, self.source, self.n_codes = image_roots, source, n_code_tokens
 
     def __call__(self, row: dict) -> Sample:
         turns = row["turns"]
@@ -116,14 +117,19 @@ class Encoder:
         if want_image != bool(row["images"]):
             msg = "has '<image>' but no images" if want_image else "has images but no '<image>' in its turns"
             raise MmdataError(msg, file=self.source, record=row["id"], field="images")
-        ids, sup = chat.encode(self.tok, pieces, self.n_vis if want_image else 0)
+        try:
+            ids, sup = chat.encode(self.tok, pieces, self.n_vis if want_image else 0, self.n_codes)
+        except ValueError as e:
+            raise MmdataError(str(e), file=self.source, record=row["id"], field="turns") from None
         image = self._image(row) if want_image else None
-        if len(ids) > self.max_len:  # truncate the tail; never cut through the image run
+        if len(ids) > self.max_len:  # truncate the tail; never cut through the image run or a code run
             cut = self.max_len
             if image is not None:
                 first = ids.index(chat.IMAGE_TOKEN_ID)
                 if first < cut < first + self.n_vis:
                     cut, image = first, None
+            if ids[cut] == chat.CODES_TOKEN_ID == ids[cut - 1]:  # inside the code run: drop all of it
+                cut = ids.index(chat.CODES_TOKEN_ID)
             ids, sup = ids[:cut], sup[:cut]
         return Sample(ids, sup, image, row["language"])
 

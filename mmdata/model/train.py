@@ -4,7 +4,9 @@
 
 * stage 0 (world presets): tokenizer + CLIP + LM pretraining (:mod:`stage0`, cached), written as a
   checkpoint whose projector / MoE are freshly initialised;
-* stage 1: projector only; stage 2: projector + MoE + LLM (:func:`stages.set_stage`);
+* stage 1: projector only; stage 2: projector + MoE + LLM (:func:`stages.set_stage`; ``llm_tuning:
+  bias-norm`` trains only the LLM's biases and norms); a discrete preset's visual path sits in the
+  projector's slot;
 * AdamW with one learning rate per module, linear warmup then cosine decay, gradient clipping;
 * bf16 autocast on GPU, fp32 on CPU; DDP under ``torchrun`` (gloo on CPU, NCCL on GPU), FSDP2 as an
   option (meant for GPUs; it also runs on gloo, which the tests use); optional gradient checkpointing;
@@ -243,7 +245,7 @@ def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int
 
     # ---- model, stage, wrapping, optimizer
     vlm = build_model(preset, init=Path(init) if init else None, resume_from=out if mode == "resume" else None, proc=proc, log=log)
-    trained = set_stage(vlm, stage)
+    trained = set_stage(vlm, stage, st.llm_tuning)
     vlm.to(proc.device)
     model = wrap(vlm, preset, proc)
     fused = preset.train.parallel != "fsdp" or proc.world == 1  # fused AdamW (CPU and CUDA); FSDP keeps foreach
@@ -253,7 +255,8 @@ def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int
         step, metrics = _load_state(out, model, opt, proc)
 
     # ---- data
-    encoder = Encoder(vlm.tokenizer, vlm.vision.transform, vlm.num_visual_tokens, tc.max_len, mix.image_roots, str(mix.root))
+    encoder = Encoder(vlm.tokenizer, vlm.vision.transform, vlm.num_visual_tokens, tc.max_len, mix.image_roots, str(mix.root),
+                      n_code_tokens=vlm.num_code_tokens)  # fmt: skip
     stream = MixtureStream(mix, encoder, st.batch_size, vlm.tokenizer.pad_id, rank=proc.rank, world=proc.world,
                            start=step * st.grad_accum, packing=tc.packing)  # fmt: skip
     workers = tc.num_workers if num_workers is None else num_workers
@@ -269,7 +272,8 @@ def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int
     # ---- derived quantities, printed once
     global_batch = st.batch_size * st.grad_accum * proc.world
     n_par = {m: sum(p.numel() for p in getattr(vlm, m).parameters()) for m in ("vision", "projector", "moe", "llm") if getattr(vlm, m) is not None}
-    log(f"stage {stage} | {preset.name} | {dev_name} × {proc.world} | precision {precision} | trains {', '.join(trained)}")
+    log(f"stage {stage} | {preset.name} | {dev_name} × {proc.world} | precision {precision} | trains {', '.join(trained)}"
+        + (f" (llm: {st.llm_tuning})" if st.llm_tuning != "full" else ""))
     log("params " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in n_par.items()) + f" | trainable {sum(p.numel() for p in trainable) / 1e6:.2f}M")
     log(f"global batch {global_batch} samples ({st.batch_size}×{st.grad_accum}×{proc.world}) | {vlm.num_visual_tokens} visual tokens/image | "
         f"{total} steps ≈ {total * global_batch / mix.n_rows:.2f} epochs of {mix.n_rows:,} rows" + (f" | resuming at step {step}" if step else ""))  # fmt: skip

@@ -16,7 +16,7 @@ coarse + multi     one of the task's ≥10 templates, with an empty hint
 
 With probability ``inverted_ratio`` (per task overridable) an item uses the inverted pool of the same
 kind instead: input and target swap (VQA → question generation, REC → REG, caption → request, MC →
-question or distractor writing). Conversation tasks (``v_inst``, ``t_inst``) are never templated.
+question or distractor writing). Conversation tasks (``v_inst``, ``t_inst``, ``decompress``) are never templated.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mmdata.errors import MmdataError
 from mmdata.schema import TASKS
 
-NATIVE_TASKS = ("v_inst", "t_inst")
+NATIVE_TASKS = ("v_inst", "t_inst", "decompress")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 REQUIRED = {
     "vqa_open": ("question", "answer"),

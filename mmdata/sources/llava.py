@@ -1,6 +1,7 @@
 """LLaVA-style conversations: ``*.json`` files holding a list of ``{id, image?, conversations}``.
 
-Used by LLaVA-Instruct, the Parrot translations of ShareGPT4V (``llava_instruct_<lang>``) and, with
+Used by LLaVA-Instruct, the Parrot translations of ShareGPT4V (``llava_instruct_<lang>``), UniCode's
+image-decompression task (``decompress``, written by ``mmdata tokenizer decompress-data``) and, with
 no images, ShareGPT (``sharegpt``). One Record per conversation with at least one turn, files in
 sorted name order; the k-th repeat of an ``id`` gets ``id#k``. Turn text is kept verbatim, including
 the literal ``<image>`` placeholder.
@@ -96,6 +97,15 @@ for _lang in LANGS:
             with_images=True,
         )
     )
+register(
+    Conversations(
+        "decompress",
+        "decompress",
+        "en",
+        "UniCode in-context image decompression: the answer is the image's own code sequence (`mmdata tokenizer decompress-data`).",
+        with_images=True,
+    )
+)
 register(
     Conversations(
         "sharegpt",

@@ -505,6 +505,33 @@ def llava() -> Sample:
     )
 
 
+def decompress() -> Sample:
+    """UniCode's image-decompression source, as ``mmdata tokenizer decompress-data`` writes it."""
+    return Sample(
+        files={
+            "decompress.json": [
+                {
+                    "id": "decompress-5c2e0b7d9a41f3e8",
+                    "image": "coco/train2017/000000100000.jpg",
+                    "conversations": [
+                        {"from": "human", "value": "<image>\nList the full visual code sequence of this image."},
+                        {"from": "gpt", "value": "<image-codes>"},
+                    ],
+                },
+                {
+                    "id": "decompress-0b93d1c4e7a2f605",
+                    "image": "vg/VG_100K/2000001.jpg",
+                    "conversations": [
+                        {"from": "human", "value": "<image>\nUnfold the compressed image into all of its codes."},
+                        {"from": "gpt", "value": "<image-codes>"},
+                    ],
+                },
+            ],
+        },
+        images={"coco/train2017/000000100000.jpg": (64, 64), "vg/VG_100K/2000001.jpg": (64, 48)},
+    )
+
+
 def sharegpt() -> Sample:
     return Sample(
         files={
@@ -543,6 +570,7 @@ SAMPLES = {
     "vg_regions": vg_regions,
     "coco_captions": coco_captions,
     "sharegpt": sharegpt,
+    "decompress": decompress,
     "llava_instruct": llava,
     **{f"llava_instruct_{lang}": llava for lang in ("zh", "pt", "ar", "tr", "ru")},
 }

@@ -44,7 +44,7 @@ def materialise(tmp_path, sample: Sample):
 
 def test_every_registered_adapter_has_a_handwritten_sample():
     assert sorted(SAMPLES) == names()
-    assert len(names()) == 18
+    assert len(names()) == 19
 
 
 def test_vqav2(tmp_path):
@@ -316,6 +316,21 @@ def test_sharegpt(tmp_path):
         ]),
         rec("sharegpt", "t_inst", "train", "QWJhYvA_1#1", turns=[
             {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"},
+        ]),
+    ]  # fmt: skip
+
+
+def test_decompress(tmp_path):
+    root, shas = materialise(tmp_path, SAMPLES["decompress"]())
+    a, b = img(shas, "coco/train2017/000000100000.jpg", 64, 64), img(shas, "vg/VG_100K/2000001.jpg", 64, 48)
+    assert read_rows("decompress", root) == [
+        rec("decompress", "decompress", "train", "decompress-5c2e0b7d9a41f3e8", image_id=a["path"], image=a, turns=[
+            {"role": "user", "content": "<image>\nList the full visual code sequence of this image."},
+            {"role": "assistant", "content": "<image-codes>"},
+        ]),
+        rec("decompress", "decompress", "train", "decompress-0b93d1c4e7a2f605", image_id=b["path"], image=b, turns=[
+            {"role": "user", "content": "<image>\nUnfold the compressed image into all of its codes."},
+            {"role": "assistant", "content": "<image-codes>"},
         ]),
     ]  # fmt: skip
 
