@@ -3,10 +3,13 @@ hashes everything that determines it, so a rerun (or an interrupted run) redoes 
 
 Outputs are written through :func:`mmdata.io.atomic_dir`, so a step killed half-way leaves nothing
 under its key. Every step execution and cache hit is appended to the run's ``steps.jsonl``.
+Two ablations sharing a cache (two suites run side by side) take a per-key file lock, so a step
+both need runs once and the second waits for it, then reads it as a cache hit.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import time
 from collections.abc import Callable
@@ -39,11 +42,17 @@ class StepCache:
         if done.exists():
             self._log({"step": kind, "key": key, "label": label, "event": "cached"})
             return out, key
-        t = time.perf_counter()
-        with atomic_dir(out) as tmp:
-            fn(tmp)
-            (tmp / "inputs.json").write_bytes(dumps_json({"kind": kind, "inputs": inputs}))
-            (tmp / ".complete").write_text("ok\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out.parent / f".{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or the process dies)
+            if done.exists():  # another run finished it while we waited
+                self._log({"step": kind, "key": key, "label": label, "event": "cached"})
+                return out, key
+            t = time.perf_counter()
+            with atomic_dir(out) as tmp:
+                fn(tmp)
+                (tmp / "inputs.json").write_bytes(dumps_json({"kind": kind, "inputs": inputs}))
+                (tmp / ".complete").write_text("ok\n")
         self._log({"step": kind, "key": key, "label": label, "event": "ran", "seconds": round(time.perf_counter() - t, 3)})
         return out, key
 

@@ -66,6 +66,15 @@ def _recipe_key(recipe_spec: str, base: Path, overrides: list[str]) -> dict:
     return {"recipe": recipe.model_dump(mode="json", exclude={"root"}), "sources": fps, "mmdata": __version__}
 
 
+def stage0_inputs(preset) -> dict:
+    """What a stage-0 checkpoint depends on: the backbones' pretraining *and* the whole architecture
+    (projector / discrete tokenizer included), since later stages only start from a checkpoint of the
+    same architecture. The pretrained backbones themselves are shared through the model stack's own
+    content cache, so arms that differ only in the projector pay for a fresh head, not a new stage 0."""
+    return {"stage0": preset.stage0.model_dump(mode="json") if preset.stage0 else None, "model": preset.model_section(),
+            "mmdata": __version__}  # fmt: skip
+
+
 class Runner:
     def __init__(self, spec: AblationSpec, base: Path, out: Path, *, seeds: list[int], arms: list[str],
                  leaderboard: Path | None, log=print) -> None:  # fmt: skip
@@ -133,10 +142,8 @@ class Runner:
                 data, ppath = _model_data(spec, self.base, arm.model, seed)
                 preset = preset_from_dict(data, file=ppath)
                 model = preset.model_section()
-                backbone = {"stage0": preset.stage0.model_dump(mode="json") if preset.stage0 else None,
-                            "vision": model["vision"], "llm": model["llm"]}  # fmt: skip
                 self.log(f"{tag}: stage 0")
-                ck0, key0 = self.cache.run("stage0", {**backbone, "mmdata": __version__}, lambda tmp, p=preset: train(p, 0, tmp / "ckpt", log=_quiet),
+                ck0, key0 = self.cache.run("stage0", stage0_inputs(preset), lambda tmp, p=preset: train(p, 0, tmp / "ckpt", log=_quiet),
                                            label="stage 0 backbones")  # fmt: skip
                 self.log(f"{tag}: stage 1")
                 s1_inputs = {"stage0": key0, "model": model, "train": preset.train.model_dump(mode="json", exclude={"stage2"}), "data": s1_hash}
@@ -147,7 +154,7 @@ class Runner:
                 ck2, key2 = self.cache.run("stage2", s2_inputs, lambda tmp, p=preset, i=ck1, m=mix: train(p, 2, tmp / "ckpt", mixture=m, init=i / "ckpt", log=_quiet),
                                            label=f"{arm_name} stage 2 (seed {seed})")  # fmt: skip
                 self.log(f"{tag}: evaluating")
-                ev, key3 = self.cache.run("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets},
+                ev, key3 = self.cache.run("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets, "scoring": spec.bench.scoring},
                                           lambda tmp, c=ck2: self._evaluate(bench, c / "ckpt", tmp), label=f"{arm_name} eval (seed {seed})")  # fmt: skip
                 for set_name in spec.bench.sets:
                     scores = orjson.loads((ev / set_name / "scores.json").read_bytes())
@@ -169,7 +176,8 @@ class Runner:
         from mmdata.bench.run import run_benchmark
 
         for set_name in self.spec.bench.sets:
-            run_benchmark(bench / set_name, f"mmdata:{ckpt}", tmp / set_name, batch_size=self.spec.bench.batch_size,
+            prefix = "mmdata-choice" if self.spec.bench.scoring == "choice" else "mmdata"
+            run_benchmark(bench / set_name, f"{prefix}:{ckpt}", tmp / set_name, batch_size=self.spec.bench.batch_size,
                           db=self.leaderboard)  # fmt: skip
 
 

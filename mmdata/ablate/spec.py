@@ -51,6 +51,9 @@ class BenchSpec(_M):
     per_language: int = Field(60, ge=1)
     sets: list[Literal["mmmb", "mmbench"]] = Field(default_factory=lambda: ["mmmb"])
     batch_size: int = Field(32, ge=1)
+    # generate: free text, letter extracted (the harness default); choice: the option letter whose
+    # token scores highest (mmdata-choice:CKPT) — measures what a small model knows, not its format
+    scoring: Literal["generate", "choice"] = "generate"
 
 
 class Arm(_M):

@@ -11,6 +11,8 @@ receive ``rows=`` (the batch's :class:`~mmdata.bench.tsv.Item` objects); no othe
 ``constant:LETTER``        always ``LETTER``
 ``hf:LOCAL_DIR``           a transformers image-text-to-text model, ``local_files_only=True``
 ``mmdata:CHECKPOINT_DIR``  the reference model (``mmdata.model.load_for_generation``)
+``mmdata-choice:CKPT_DIR`` the reference model, answering by likelihood: the option whose text is
+                           most probable after the prompt (no free text, no extraction)
 =========================  ===================================================================
 
 The registry key is the text before the first ``:``, matched exactly (never by substring).
@@ -155,6 +157,16 @@ class MmdataModel:
         return self.model.generate(images, prompts, max_new_tokens=self.max_new_tokens)
 
 
+class MmdataChoiceModel(MmdataModel):
+    """The reference model scored by likelihood of each question's option texts (it reads the rows
+    for their options only, never the answer); returns the chosen option's letter."""
+
+    uses_rows = True
+
+    def generate(self, images, prompts, rows=()):
+        return self.model.choose(images, prompts, [dict(r.options) for r in rows])
+
+
 # ------------------------------------------------------------------------------------- registry
 
 
@@ -192,8 +204,9 @@ REGISTRY: dict[str, Callable[[str | None, str], BenchModel]] = {
     "constant": _constant,
     "hf": _needs_path("hf", HFModel),
     "mmdata": _needs_path("mmdata", MmdataModel),
+    "mmdata-choice": _needs_path("mmdata-choice", MmdataChoiceModel),
 }
-USAGE = "oracle, random:SEED, constant:LETTER, hf:LOCAL_DIR, mmdata:CHECKPOINT_DIR"
+USAGE = "oracle, random:SEED, constant:LETTER, hf:LOCAL_DIR, mmdata:CHECKPOINT_DIR, mmdata-choice:CHECKPOINT_DIR"
 
 
 def register(prefix: str, factory: Callable[[str | None, str], BenchModel]) -> None:

@@ -6,6 +6,11 @@
 Prompts come without ``<image>``; :meth:`Generator.generate` applies the chat template, puts one
 image at the start of the user turn (the first of each inner list; an empty list means a text-only
 prompt), left-pads the batch and decodes greedily with the KV cache.
+
+:meth:`Generator.choose` scores a closed answer set instead: each option's text appended to the
+prompt, the option with the highest mean log-probability per token wins (multiple choice by
+likelihood, as lmms-eval's ``multiple_choice`` output type does). Small models that know the answer
+but not yet the reply format (a letter, in the question's language) are measured by what they know.
 """
 
 from __future__ import annotations
@@ -26,15 +31,21 @@ class Generator:
     def name(self) -> str:
         return f"{self.config['preset']['name']}-stage{self.config['stage']}-step{self.config['step']}"
 
-    def encode(self, images: list[list], prompts: list[str]) -> dict:
+    def encode(self, images: list[list], prompts: list[str], continuations: list[str] | None = None) -> dict:
+        """Left-padded prompt batches; with ``continuations``, each prompt is followed by its answer
+        text and ``n_cont`` holds the answer's token count."""
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} image lists for {len(prompts)} prompts")
         tok, n_vis = self.tokenizer, self.vlm.num_visual_tokens
-        seqs, pix, rows = [], [], []
+        seqs, pix, rows, n_cont = [], [], [], []
         for k, (imgs, prompt) in enumerate(zip(images, prompts, strict=True)):
             with_image = bool(imgs)
             pieces = chat.render(chat.prompt_turns(prompt, with_image), generation_prompt=True)
             ids, _ = chat.encode(tok, pieces, n_vis)
+            if continuations is not None:
+                cont = tok.encode(continuations[k])
+                n_cont.append(len(cont))
+                ids = ids + cont
             seqs.append(ids)
             if with_image:
                 pix.append(self.vlm.vision.transform(imgs[0]))
@@ -49,6 +60,8 @@ class Generator:
         if pix:
             out["pixel_values"] = torch.stack(pix)
             out["image_row"] = torch.tensor(rows)
+        if continuations is not None:
+            out["n_cont"] = torch.tensor(n_cont)
         return {k: v.to(self.device) for k, v in out.items()}
 
     @torch.no_grad()
@@ -66,6 +79,32 @@ class Generator:
                 row = row[: row.index(self.tokenizer.eos_id)]
             texts.append(self.tokenizer.decode(row).strip())
         return texts
+
+    @torch.no_grad()
+    def choose(self, images: list[list], prompts: list[str], choices: list[dict[str, str]]) -> list[str]:
+        """For each prompt, the key of the answer text in ``choices`` (``{letter: text}``) that the
+        model finds most likely after the prompt: mean log-probability per answer token."""
+        if len(choices) != len(prompts):
+            raise ValueError(f"{len(choices)} choice sets for {len(prompts)} prompts")
+        flat = [(k, key, text) for k, opts in enumerate(choices) for key, text in sorted(opts.items())]
+        if not flat:
+            return [""] * len(prompts)
+        batch = self.encode([images[k] for k, _, _ in flat], [prompts[k] for k, _, _ in flat],
+                            continuations=[text for _, _, text in flat])  # fmt: skip
+        n_cont = batch.pop("n_cont")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        with autocast:
+            logits = self.vlm.token_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"), batch.get("image_row"))
+        width = max(int(n_cont.max()), 1)  # answers sit at the right end of each (left-padded) row
+        targets = batch["input_ids"][:, -width:]
+        logp = torch.log_softmax(logits[:, -width - 1 : -1], dim=-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+        best: dict[int, tuple[float, str]] = {}
+        for r, (k, key, _) in enumerate(flat):
+            n = int(n_cont[r])
+            score = float(logp[r, -n:].mean()) if n else float("-inf")
+            if k not in best or score > best[k][0]:
+                best[k] = (score, key)
+        return [best[k][1] if k in best else "" for k in range(len(prompts))]
 
 
 def load_for_generation(ckpt_dir: str | Path, device: str | torch.device | None = None) -> Generator:

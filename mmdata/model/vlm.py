@@ -188,18 +188,29 @@ class VLM(nn.Module):
 
     # ------------------------------------------------------------------------------- generation
 
+    def _prompt_embeds(self, input_ids, attention_mask, pixel_values, image_row):
+        prompt_mask = attention_mask.bool() & (input_ids != IMAGE_TOKEN_ID)
+        img_seg = None if image_row is None else torch.ones_like(image_row)
+        embeds, _ = self.embed(input_ids, attention_mask.long(), prompt_mask, pixel_values, image_row, img_seg)
+        return embeds
+
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, pixel_values=None, image_row=None, max_new_tokens: int = 16):
         """Greedy decoding with the KV cache; ``input_ids`` are left-padded prompts."""
-        prompt_mask = attention_mask.bool() & (input_ids != IMAGE_TOKEN_ID)
-        seg = attention_mask.long()
-        img_seg = None if image_row is None else torch.ones_like(image_row)
-        embeds, _ = self.embed(input_ids, seg, prompt_mask, pixel_values, image_row, img_seg)
+        embeds = self._prompt_embeds(input_ids, attention_mask, pixel_values, image_row)
         tok = self.tokenizer
         return self.llm.generate(
             inputs_embeds=embeds, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
             do_sample=False, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id,
         )  # fmt: skip
+
+    @torch.no_grad()
+    def token_logits(self, input_ids, attention_mask, pixel_values=None, image_row=None):
+        """Next-token logits at every position of left-padded sequences (positions counted from
+        each row's first real token, as :meth:`generate` does): the hook for scoring answers."""
+        embeds = self._prompt_embeds(input_ids, attention_mask, pixel_values, image_row)
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids).logits.float()
 
 
 def build_vlm(preset, backbones: Backbones) -> VLM:

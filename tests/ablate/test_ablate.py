@@ -108,7 +108,8 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
 def test_same_seeds_give_identical_tables(tmp_path):
     from mmdata.io import cache_dir
 
-    spec = write_spec(tmp_path, arms={"single": {"recipe": ["multiturn.max_turns=1"]}}, findings=[])
+    bench = {"per_language": 3, "sets": ["mmmb"], "batch_size": 8, "scoring": "choice"}  # the likelihood scorer
+    spec = write_spec(tmp_path, arms={"single": {"recipe": ["multiturn.max_turns=1"]}}, findings=[], bench=bench)
     a = run_ablation(spec, tmp_path / "a", leaderboard=None, log=lambda m: None)
     shutil.rmtree(cache_dir("ablate"))  # recompute every step (stage-0 backbones stay in the model cache)
     b = run_ablation(spec, tmp_path / "b", leaderboard=None, log=lambda m: None)
@@ -151,7 +152,8 @@ def test_shipped_suites_load_and_their_presets_validate():
 
     names = suite_names()
     assert {"honeybee-balancing-tiny", "honeybee-templates-tiny", "honeybee-multiturn-tiny", "honeybee-datasets-tiny",
-            "honeybee-projectors-tiny", "parrot-moe-tiny"} <= set(names)  # fmt: skip
+            "honeybee-projectors-tiny", "parrot-moe-tiny", "unicode-codebook-tiny"} <= set(names)  # fmt: skip
+    assert {n.removesuffix("-tiny") for n in names if n.endswith("-tiny")} == {n.removesuffix("-gpu") for n in names if n.endswith("-gpu")}
     for n in names:
         spec, base = load_spec(n)
         for arm in spec.arms.values():
@@ -159,3 +161,51 @@ def test_shipped_suites_load_and_their_presets_validate():
             preset_from_dict(data, file=path)
             load_recipe(spec.recipe, [*spec.recipe_set, *arm.recipe, "root=/nonexistent"])
     assert json.dumps(names)
+
+
+def test_two_runs_sharing_a_cache_run_a_step_once(tmp_path):
+    """Two suites side by side ask for the same step: the per-key lock lets one compute it, the other
+    waits and reads it as a cache hit."""
+    import threading
+    import time
+
+    from mmdata.ablate.cache import StepCache
+
+    calls = []
+
+    def slow(tmp):
+        calls.append(1)
+        time.sleep(0.3)
+        (tmp / "out.txt").write_text("x")
+
+    caches = [StepCache(tmp_path / "cache", tmp_path / f"j{i}.jsonl") for i in range(2)]
+    outs = []
+    threads = [threading.Thread(target=lambda c=c: outs.append(c.run("stage2", {"k": 1}, slow))) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and outs[0] == outs[1] and (outs[0][0] / "out.txt").read_text() == "x"
+    events = sorted(e["event"] for i in range(2) for e in read_journal(tmp_path / f"j{i}.jsonl"))
+    assert events == ["cached", "ran"]
+
+
+def test_stage0_is_keyed_by_the_whole_architecture():
+    """Projector (or tokenizer) arms must not share a stage-0 checkpoint: stage 1 only starts from a
+    checkpoint of the same architecture."""
+    from mmdata.ablate.cache import key_of
+    from mmdata.ablate.runner import _model_data, stage0_inputs
+    from mmdata.model.config import preset_from_dict
+
+    keys = {}
+    for name in ("honeybee-projectors-tiny", "unicode-codebook-tiny", "honeybee-multiturn-tiny"):
+        spec, base = load_spec(name)
+        for arm_name, arm in spec.arms.items():
+            data, path = _model_data(spec, base, arm.model, 0)
+            keys[(name, arm_name)] = key_of("stage0", stage0_inputs(preset_from_dict(data, file=path)))
+    proj = [k for (n, _), k in keys.items() if n == "honeybee-projectors-tiny"]
+    disc = [k for (n, _), k in keys.items() if n == "unicode-codebook-tiny"]
+    multi = {k for (n, _), k in keys.items() if n == "honeybee-multiturn-tiny"}
+    assert len(set(proj)) == len(proj) and len(set(disc)) == len(disc)  # one per architecture
+    assert len(multi) == 1  # data-only arms share it
+

@@ -80,6 +80,21 @@ def test_mmdata_adapter_forwards_to_load_for_generation(monkeypatch, tmp_path):
         resolve(f"mmdata:{tmp_path / 'nope'}")
 
 
+def test_mmdata_choice_adapter_passes_option_texts_never_answers(monkeypatch, tmp_path):
+    seen = {}
+
+    class Fake:
+        def choose(self, images, prompts, choices):
+            seen["choices"] = choices
+            return [max(c, key=c.get) for c in choices]  # the option with the "largest" text
+
+    monkeypatch.setitem(sys.modules, "mmdata.model", types.SimpleNamespace(load_for_generation=lambda path: Fake()))
+    m = resolve(f"mmdata-choice:{tmp_path}")
+    rows = [Item(0, "q", {"A": "b", "B": "c", "C": "a"}, "A", "en"), Item(1, "q", {"A": "z", "B": "y"}, "B", "zh")]
+    assert models.generate(m, [[], []], ["p", "p"], rows) == ["B", "A"]  # letters back, whatever the gold answer
+    assert seen["choices"] == [{"A": "b", "B": "c", "C": "a"}, {"A": "z", "B": "y"}]
+
+
 def _tiny_llava(path):
     """A tiny random LLaVA (CLIP vision tower + Llama) with a byte-level tokenizer, saved offline."""
     from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
