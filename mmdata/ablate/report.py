@@ -58,9 +58,13 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
         md += ["| " + " | ".join(r) + " |" for r in finds]
     if spec.notes.strip():
         md += ["", "## Discussion", "", spec.notes.strip()]
-    md += ["", "## Run", "", f"- command: `{meta['command']}`", f"- commit: `{meta['commit']}`", f"- wall time: {meta['wall_s']:.0f} s",
-           f"- steps run: {meta['ran']}, reused from cache: {meta['cached']}", f"- model preset: {spec.model}; budget: stage 1 "
-           f"{spec.budget.stage1} steps, stage 2 {spec.budget.stage2} steps; benchmark: {spec.bench.per_language} questions per language"]  # fmt: skip
+    md += ["", "## Run", "", f"- model preset: {spec.model}; budget: stage 1 {spec.budget.stage1} steps, stage 2 "
+           f"{spec.budget.stage2} steps; benchmark: {spec.bench.per_language} questions per language, scoring: {spec.bench.scoring}"]  # fmt: skip
+    md += ["", "| invocation | command | commit | wall time | steps run | reused |", "|---|---|---|---|---|---|"]
+    md += [f"| {i} | `{r['command']}` | `{r['commit']}` | {_dur(r['wall_s'])} | {r['ran']} | {r['cached']} |" for i, r in enumerate(_runs(meta), 1)]
+    if meta.get("compute_s"):
+        md += ["", "Compute time of the steps this directory ran, by kind (all invocations): "
+               + ", ".join(f"{k} {_dur(v)}" for k, v in meta["compute_s"].items() if v) + "."]  # fmt: skip
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
     metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
@@ -85,6 +89,17 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
         sections.append(("Paper findings, checked", table(["claim", "difference", "Δ (pp) [95 % CI]", "verdict"], finds)))
     if spec.notes.strip():
         sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in spec.notes.strip().split("\n\n"))))
-    sections.append(("Run", table(["key", "value"], [["command", meta["command"]], ["commit", meta["commit"]],
-                                                     ["wall time (s)", f"{meta['wall_s']:.0f}"], ["steps run / cached", f"{meta['ran']} / {meta['cached']}"]])))  # fmt: skip
+    sections.append(("Runs", table(["invocation", "command", "commit", "wall time", "steps run", "reused"],
+                                   [[str(i), r["command"], r["commit"], _dur(r["wall_s"]), str(r["ran"]), str(r["cached"])]
+                                    for i, r in enumerate(_runs(meta), 1)])))  # fmt: skip
     (out / "report.html").write_text(page(spec.name, sections), encoding="utf-8")
+
+
+def _runs(meta: dict) -> list[dict]:
+    return meta.get("runs") or [meta]
+
+
+def _dur(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+

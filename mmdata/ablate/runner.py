@@ -124,6 +124,7 @@ class Runner:
         from mmdata.model.train import train
 
         t0 = time.perf_counter()
+        self._journal_start = len(read_journal(self.out / "steps.jsonl"))
         spec = self.spec
         world, world_key = self.world()
         bench, bench_key = self.bench(world, world_key)
@@ -163,9 +164,17 @@ class Runner:
                                      "metric": metric, "value": value, "run_key": key3})  # fmt: skip
         store(self.out / "results.duckdb", rows)
         journal = read_journal(self.out / "steps.jsonl")
+        mine = journal[self._journal_start :]  # this invocation's entries
         meta = {"seeds": self.seeds, "command": " ".join(shlex.quote(a) for a in ["mmdata", *sys.argv[1:]]) if sys.argv[0].endswith("mmdata") else f"mmdata ablate {spec.name}",
                 "commit": _commit(), "wall_s": time.perf_counter() - t0,
-                "ran": sum(e["event"] == "ran" for e in journal), "cached": sum(e["event"] == "cached" for e in journal)}  # fmt: skip
+                "ran": sum(e["event"] == "ran" for e in mine), "cached": sum(e["event"] == "cached" for e in mine)}  # fmt: skip
+        # every invocation on this directory is kept, so a report re-rendered from the cache (e.g. after
+        # editing the spec's discussion) still shows the run that computed the steps and its wall time
+        with open(self.out / "runs.jsonl", "ab") as f:
+            f.write(orjson.dumps({k: meta[k] for k in ("command", "commit", "wall_s", "ran", "cached")}) + b"\n")
+        meta["runs"] = read_journal(self.out / "runs.jsonl")
+        meta["compute_s"] = {kind: round(sum(e.get("seconds", 0) for e in journal if e["event"] == "ran" and e["step"] == kind), 1)
+                             for kind in dict.fromkeys(e["step"] for e in journal)}  # fmt: skip
         from mmdata.ablate.report import write_reports
 
         write_reports(self.out, spec, rows, meta)

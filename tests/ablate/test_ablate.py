@@ -97,8 +97,12 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     md = (tmp_path / "out/report.md").read_text()
     assert "| arm |" in md and "merging helps" in md and "multi − single" in md
     # a third run reuses everything
-    run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
+    third = run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
     assert not ran(read_journal(tmp_path / "out/steps.jsonl")[len(journal):])
+    # every completed invocation stays in the report: the one that computed the steps, then the no-op
+    runs = read_journal(tmp_path / "out/runs.jsonl")
+    assert [r["ran"] > 0 for r in runs] == [True, False] and third["meta"]["ran"] == 0 and third["meta"]["cached"] > 0
+    assert "| 2 | `" in (tmp_path / "out/report.md").read_text()
     # the report renders in a browser
     im = screenshot(tmp_path / "out/report.html", tmp_path)
     assert_not_blank(im)
