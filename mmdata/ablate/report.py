@@ -7,6 +7,7 @@ import html as _html
 from pathlib import Path
 
 from mmdata.ablate.results import aggregate, verdict
+from mmdata.io import atomic_write_bytes
 from mmdata.report.html import figure_png, img, page, table
 
 LABEL = {"mean": "MMMB mean", "mean_non_en": "non-en mean", "consistency": "consistency", "spatial": "spatial",
@@ -47,6 +48,11 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
 
     head, body, finds = build_tables(spec, rows)
     per = _per(rows)
+    notes = spec.notes.strip()
+    if notes and ({r["arm"] for r in rows} != set(spec.arms) or {r["seed"] for r in rows} != set(spec.seeds)):
+        # a partial run (--only, --seeds, the demo): the spec's discussion quotes the full run's figures
+        notes = ("(Written for the full run of this spec — every arm, seeds " + ", ".join(map(str, spec.seeds))
+                 + " — whose figures it quotes; this report covers part of it.)\n\n" + notes)  # fmt: skip
     md = [f"# {spec.name}", "", spec.description.strip(), ""]
     if spec.paper:
         md += [f"Paper: {spec.paper}", ""]
@@ -56,8 +62,8 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
     if finds:
         md += ["", "## Paper findings, checked", "", "| claim | difference | Δ (pp) [95 % CI] | verdict |", "|---|---|---|---|"]
         md += ["| " + " | ".join(r) + " |" for r in finds]
-    if spec.notes.strip():
-        md += ["", "## Discussion", "", spec.notes.strip()]
+    if notes:
+        md += ["", "## Discussion", "", notes]
     md += ["", "## Run", "", f"- model preset: {spec.model}; budget: stage 1 {spec.budget.stage1} steps, stage 2 "
            f"{spec.budget.stage2} steps; benchmark: {spec.bench.per_language} questions per language, scoring: {spec.bench.scoring}"]  # fmt: skip
     md += ["", "| invocation | command | commit | wall time | steps run | reused |", "|---|---|---|---|---|---|"]
@@ -65,7 +71,7 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
     if meta.get("compute_s"):
         md += ["", "Compute time of the steps this directory ran, by kind (all invocations): "
                + ", ".join(f"{k} {_dur(v)}" for k, v in meta["compute_s"].items() if v) + "."]  # fmt: skip
-    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    atomic_write_bytes(out / "report.md", ("\n".join(md) + "\n").encode())
 
     metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
     sections = []
@@ -87,12 +93,12 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
     sections.append(("Charts", "".join(charts)))
     if finds:
         sections.append(("Paper findings, checked", table(["claim", "difference", "Δ (pp) [95 % CI]", "verdict"], finds)))
-    if spec.notes.strip():
-        sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in spec.notes.strip().split("\n\n"))))
+    if notes:
+        sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in notes.split("\n\n"))))
     sections.append(("Runs", table(["invocation", "command", "commit", "wall time", "steps run", "reused"],
                                    [[str(i), r["command"], r["commit"], _dur(r["wall_s"]), str(r["ran"]), str(r["cached"])]
                                     for i, r in enumerate(_runs(meta), 1)])))  # fmt: skip
-    (out / "report.html").write_text(page(spec.name, sections), encoding="utf-8")
+    atomic_write_bytes(out / "report.html", page(spec.name, sections).encode())
 
 
 def _runs(meta: dict) -> list[dict]:

@@ -34,7 +34,7 @@ from mmdata.ablate.cache import StepCache, read_journal
 from mmdata.ablate.results import metrics_from_scores, store
 from mmdata.ablate.spec import AblationSpec, load_spec
 from mmdata.errors import MmdataError
-from mmdata.io import cache_dir, dumps_json
+from mmdata.io import atomic_write_bytes, cache_dir, dumps_json
 
 
 def _model_data(spec: AblationSpec, base: Path, arm_set: list[str], seed: int) -> tuple[dict, Path]:
@@ -125,6 +125,7 @@ class Runner:
 
         t0 = time.perf_counter()
         self._journal_start = len(read_journal(self.out / "steps.jsonl"))
+        self._commit = _commit()  # the code that runs is the code at the start
         spec = self.spec
         world, world_key = self.world()
         bench, bench_key = self.bench(world, world_key)
@@ -166,19 +167,14 @@ class Runner:
         journal = read_journal(self.out / "steps.jsonl")
         mine = journal[self._journal_start :]  # this invocation's entries
         meta = {"seeds": self.seeds, "command": " ".join(shlex.quote(a) for a in ["mmdata", *sys.argv[1:]]) if sys.argv[0].endswith("mmdata") else f"mmdata ablate {spec.name}",
-                "commit": _commit(), "wall_s": time.perf_counter() - t0,
+                "commit": self._commit, "wall_s": time.perf_counter() - t0,
                 "ran": sum(e["event"] == "ran" for e in mine), "cached": sum(e["event"] == "cached" for e in mine)}  # fmt: skip
         # every invocation on this directory is kept, so a report re-rendered from the cache (e.g. after
         # editing the spec's discussion) still shows the run that computed the steps and its wall time
         with open(self.out / "runs.jsonl", "ab") as f:
             f.write(orjson.dumps({k: meta[k] for k in ("command", "commit", "wall_s", "ran", "cached")}) + b"\n")
-        meta["runs"] = read_journal(self.out / "runs.jsonl")
-        meta["compute_s"] = {kind: round(sum(e.get("seconds", 0) for e in journal if e["event"] == "ran" and e["step"] == kind), 1)
-                             for kind in dict.fromkeys(e["step"] for e in journal)}  # fmt: skip
-        from mmdata.ablate.report import write_reports
-
-        write_reports(self.out, spec, rows, meta)
-        (self.out / "rows.json").write_bytes(dumps_json(rows))
+        atomic_write_bytes(self.out / "rows.json", dumps_json(rows))
+        _render(self.out, spec, rows, meta)
         return {"rows": rows, "meta": meta}
 
     def _evaluate(self, bench: Path, ckpt: Path, tmp: Path) -> None:
@@ -195,11 +191,42 @@ def _quiet(*_a, **_k) -> None:
 
 
 def _commit() -> str:
+    """The checkout's commit when the run starts, ``+dirty`` when mmdata's own files differ from it."""
+    here = Path(__file__).resolve().parents[1]  # the mmdata package
     try:
-        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
-        return r.stdout.strip() or "unknown"
+        git = ["git", "-C", str(here)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=5).stdout.strip()
+        return (head + ("+dirty" if dirty else "")) if head else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def _render(out: Path, spec: AblationSpec, rows: list[dict], meta: dict) -> None:
+    from mmdata.ablate.report import write_reports
+
+    journal = read_journal(out / "steps.jsonl")
+    meta["runs"] = read_journal(out / "runs.jsonl")
+    meta["compute_s"] = {kind: round(sum(e.get("seconds", 0) for e in journal if e["event"] == "ran" and e["step"] == kind), 1)
+                         for kind in dict.fromkeys(e["step"] for e in journal)}  # fmt: skip
+    write_reports(out, spec, rows, meta)
+
+
+def rerender(spec_path: str | Path, out: str | Path) -> dict:
+    """Rewrite ``report.md`` / ``report.html`` of a finished ablation from its stored rows and run
+    log, with the spec's current text (description, discussion) — no step is looked up or run."""
+    spec, _ = load_spec(spec_path)
+    out = Path(out)
+    if not (out / "rows.json").is_file() or not (out / "runs.jsonl").is_file():
+        raise MmdataError("no finished ablation here (rows.json and runs.jsonl are written when a run completes)", file=out)
+    rows = orjson.loads((out / "rows.json").read_bytes())
+    suites = {r["suite"] for r in rows}
+    if suites != {spec.name}:
+        raise MmdataError(f"the results are for {sorted(suites)}, not for spec {spec.name!r}", file=out / "rows.json")
+    last = read_journal(out / "runs.jsonl")[-1]
+    meta = {**last, "seeds": sorted({r["seed"] for r in rows})}
+    _render(out, spec, rows, meta)
+    return {"rows": rows, "meta": meta}
 
 
 def run_ablation(spec_path: str | Path, out: str | Path, *, seeds: int | None = None, only: list[str] | None = None,

@@ -103,6 +103,17 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     runs = read_journal(tmp_path / "out/runs.jsonl")
     assert [r["ran"] > 0 for r in runs] == [True, False] and third["meta"]["ran"] == 0 and third["meta"]["cached"] > 0
     assert "| 2 | `" in (tmp_path / "out/report.md").read_text()
+    # --report-only: the spec's new discussion appears, nothing is looked up, run or logged as a run
+    from mmdata.ablate.runner import rerender
+
+    spec.write_text(spec.read_text() + "notes: Merging did not matter here.\n")
+    n_steps = len(read_journal(tmp_path / "out/steps.jsonl"))
+    rerender(spec, tmp_path / "out")
+    md = (tmp_path / "out/report.md").read_text()
+    assert "## Discussion" in md and "Merging did not matter here." in md and "merging helps" in md
+    assert len(read_journal(tmp_path / "out/runs.jsonl")) == 2 and len(read_journal(tmp_path / "out/steps.jsonl")) == n_steps
+    with pytest.raises(MmdataError, match="no finished ablation here"):
+        rerender(spec, tmp_path / "empty")
     # the report renders in a browser
     im = screenshot(tmp_path / "out/report.html", tmp_path)
     assert_not_blank(im)

@@ -1,6 +1,6 @@
 """Discrete visual tokenizers at the tiny preset: training time, reconstruction and codebook health.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/perf/tokenizers.py [--preset tiny-cpu-discrete] [--threads 1]
+    PYTHONPATH=. .venv/bin/python benchmarks/perf/visual_tokenizers.py [--preset tiny-cpu-discrete] [--threads 1]
 
 Trains, on the preset's stage-0 backbones and the stage-0 world's training images (run stage 0 first
 or let the script do it, cached), one tokenizer per row and prints a Markdown table:
@@ -29,13 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-# run as a script, this folder would come first on sys.path and this file would shadow the HF
-# `tokenizers` package that transformers imports
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(HERE.parents[1]))
+import torch
 
-import torch  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def rows(preset) -> list[tuple[str, dict]]:
