@@ -32,7 +32,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mmdata.errors import MmdataError
+from mmdata.errors import MmdataError, yaml_error
 
 METRICS = ("mean", "mean_non_en", "consistency", "circular", "spatial", "en", "zh", "pt", "ar", "tr", "ru")
 
@@ -126,9 +126,7 @@ def load_spec(spec: str | Path) -> tuple[AblationSpec, Path]:
     except FileNotFoundError:
         raise MmdataError(f"ablation spec not found (shipped suites: {', '.join(suite_names())})", file=path) from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise MmdataError(f"invalid YAML: {where}{getattr(e, 'problem', e)}", file=path) from None
+        raise yaml_error(e, path) from None
     if not isinstance(data, dict):
         raise MmdataError("an ablation spec must be a YAML mapping", file=path)
     try:

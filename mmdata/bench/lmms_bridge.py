@@ -176,7 +176,7 @@ def _build_class():
             return out
 
         def loglikelihood(self, requests):
-            raise NotImplementedError("mmdata models are generative: use generate_until tasks")
+            raise NotImplementedError("the mmdata bridge serves generate_until tasks only")
 
         def generate_until_multi_round(self, requests):
             raise NotImplementedError("mmdata models answer single-round questions")

@@ -30,7 +30,7 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from mmdata.errors import MmdataError
+from mmdata.errors import MmdataError, yaml_error
 from mmdata.io import atomic_dir, atomic_write_bytes, dumps_json
 
 KIND = "mmdata-vlm"
@@ -157,7 +157,7 @@ def read_config(ckpt: str | Path) -> dict:
     try:
         cfg = yaml.safe_load(f.read_text())
     except yaml.YAMLError as e:
-        raise MmdataError(f"invalid YAML: {' '.join(str(e).split())}", file=f) from None
+        raise yaml_error(e, f) from None
     if not isinstance(cfg, dict) or cfg.get("kind") != KIND:
         raise MmdataError(f"not an {KIND} checkpoint", file=f, field="kind")
     if not (ckpt / "model.safetensors").is_file():

@@ -28,7 +28,7 @@ from pydantic import (
     model_serializer,
 )
 
-from mmdata.errors import MmdataError
+from mmdata.errors import MmdataError, yaml_error
 from mmdata.model.stages import TRAINABLE
 
 MODULES = ("vision", "projector", "moe", "llm")
@@ -422,7 +422,7 @@ def load_preset(name_or_path: str | Path, overrides: dict | None = None) -> Pres
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise MmdataError(f"invalid YAML: {' '.join(str(e).split())}", file=path) from None
+        raise yaml_error(e, path) from None
     if overrides:
         data = merge(data, overrides)
     return preset_from_dict(data, file=path)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mmdata.errors import MmdataError
+from mmdata.errors import MmdataError, yaml_error
 from mmdata.schema import LANGUAGES, TASKS
 
 STRATEGIES = ("per-dataset", "per-task", "per-sample", "tuned")
@@ -181,9 +181,7 @@ def _read_yaml(path: Path) -> Any:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise MmdataError(f"invalid YAML: {where}{getattr(e, 'problem', None) or e}", file=path) from None
+        raise yaml_error(e, path) from None
     if not isinstance(data, dict):
         raise MmdataError(f"a recipe must be a YAML mapping, got {type(data).__name__}", file=path)
     return data

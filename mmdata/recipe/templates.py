@@ -31,7 +31,7 @@ import jinja2
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
-from mmdata.errors import MmdataError
+from mmdata.errors import MmdataError, yaml_error
 from mmdata.schema import TASKS
 
 NATIVE_TASKS = ("v_inst", "t_inst", "decompress")
@@ -84,9 +84,7 @@ def _load_file(path: Path, kind: str) -> tuple[dict, list[Template]]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise MmdataError(f"invalid YAML: {where}{getattr(e, 'problem', None) or e}", file=path) from None
+        raise yaml_error(e, path) from None
     if not isinstance(doc, dict):
         raise MmdataError("a template file must be a YAML mapping", file=path)
     for key in ("task", "templates"):

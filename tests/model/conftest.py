@@ -1,4 +1,4 @@
-"""Shared fixtures for the model tests: a tiny world, two fixture mixtures, a fast test preset and
+"""Shared fixtures for the model tests (the tiny world comes from tests/conftest.py): two fixture mixtures, a fast test preset and
 its stage-0 backbones, each built once per session (the stage-0 cache lives in the session's
 ``MMDATA_CACHE``, the same directory every test sees through the autouse fixture in tests/conftest)."""
 
@@ -56,15 +56,6 @@ def session_cache(tmp_path_factory):
         os.environ.pop("MMDATA_CACHE", None)
     else:
         os.environ["MMDATA_CACHE"] = old
-
-
-@pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory):
-    from mmdata.world.generate import generate
-
-    d = tmp_path_factory.mktemp("model-world") / "world"
-    generate(d, "tiny", 0)
-    return d
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mmdata.errors import MmdataError
+from mmdata.errors import MmdataError, yaml_error
 
 
 def tokenizer_preset(preset: str, changes: dict, sets: list[str]):
@@ -20,7 +20,7 @@ def tokenizer_preset(preset: str, changes: dict, sets: list[str]):
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise MmdataError(f"invalid YAML: {' '.join(str(e).split())}", file=path) from None
+        raise yaml_error(e, path) from None
     if not isinstance(data, dict) or not isinstance(data.get("discrete"), dict):
         raise MmdataError("tokenizers train on a discrete preset's backbones (one with a 'discrete' section, e.g. tiny-cpu-discrete)", file=path,
                           field="discrete")  # fmt: skip
