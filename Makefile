@@ -3,19 +3,20 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -q -c constraints.txt
+LOCK := requirements.lock
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint clean browser
+.PHONY: install demo test lint lock clean browser
 
-$(STAMP): pyproject.toml constraints.txt
+# Everything comes from the lock file, exact versions, no resolver at install time (--no-deps).
+$(STAMP): pyproject.toml constraints.txt $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) torch==2.13.0
-	$(PIP) --no-deps lmms-eval==0.7.3
-	$(PIP) -e ".[dev,ray,lmms]"
+	$(PIP) --no-deps -r $(LOCK)
+	$(PIP) --no-deps --no-build-isolation -e .
 	@$(BIN)/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('torchvision') is not None)" \
 	  || (echo "torchvision got installed: it breaks transformers here" && exit 1)
 	touch $(STAMP)
@@ -30,6 +31,13 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Regenerate the lock from pyproject.toml (pip-tools). lmms-eval is pinned after it: it is installed
+# without its declared dependencies (they pull a CUDA-only torchvision); the `lmms` extra lists what it needs.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --extra dev --extra ray --extra lmms --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links -c constraints.txt -o $(LOCK) pyproject.toml
+	echo "lmms-eval==0.7.3" >> $(LOCK)
 
 # Headless Chromium for the leaderboard HTML test (tests/bench/test_leaderboard_browser.py).
 browser:

@@ -45,11 +45,3 @@ class MmdataError(Exception):
             parts.append(f"field '{self.field}'")
         parts.append(self.message)
         return ": ".join(parts)
-
-
-def yaml_error(e: Exception, path: str | Path) -> MmdataError:
-    """A PyYAML parse error as one line: ``FILE: invalid YAML: line L, column C: problem``."""
-    mark = getattr(e, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-    return MmdataError(f"invalid YAML: {where}{getattr(e, 'problem', None) or e}", file=path)
-

@@ -50,12 +50,20 @@ def load_json(path: str | Path) -> Any:
         raise MmdataError(f"invalid JSON: {e}", file=path) from None
 
 
+def umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary sibling and an atomic rename."""
+    """Write ``data`` to ``path`` via a temporary sibling and an atomic rename. The file gets the
+    permissions any new file would get (``0666 & ~umask``), not mkstemp's private 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -92,24 +100,83 @@ def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
+# ------------------------------------------------------------------------------ output directories
+
+OWNER = ".mmdata-output.json"  # written into every directory mmdata creates: "this is ours"
+_LEGACY = ("manifest.json", "world.json", "benchmark.json")  # outputs written before the marker existed
+
+
+def owner_kind(d: Path) -> str | None:
+    """The kind of mmdata output ``d`` is (``mixture``, ``world``, …), or None if mmdata did not write it."""
+    for name in (OWNER, *_LEGACY):
+        f = d / name
+        if f.is_file():
+            try:
+                kind = orjson.loads(f.read_bytes()).get("kind")
+            except (orjson.JSONDecodeError, OSError, AttributeError):
+                continue
+            if isinstance(kind, str) and kind.startswith("mmdata-"):
+                return kind.removeprefix("mmdata-")
+    return None
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_out(dest: str | Path, *, overwrite: bool, inputs: tuple | list = (), option: str = "--out", directory: bool = True) -> None:
+    """May ``dest`` be written? An existing non-empty path is refused unless ``overwrite``; with it,
+    only an mmdata output directory (or, for file outputs, a file) is replaced — never the current
+    directory or one above it, an input, or a folder holding an input. One line per refusal."""
+    dest = Path(dest)
+    if not dest.exists() and not dest.is_symlink():
+        return
+    real = Path(os.path.realpath(dest))
+    if directory and not dest.is_dir():
+        raise MmdataError(f"{option} exists and is a file, not a directory; mmdata will not replace it", file=dest)
+    if not directory and dest.is_dir():
+        raise MmdataError(f"{option} is a directory; give a file path", file=dest)
+    if directory and not any(dest.iterdir()):
+        return
+    if not overwrite:
+        raise MmdataError(f"{option} already exists{' and is not empty' if directory else ''}; pass --overwrite to replace it "
+                          "(only an mmdata output is replaced)", file=dest)  # fmt: skip
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if _within(cwd, real):
+        raise MmdataError(f"{option} is the current directory or holds it; mmdata never replaces it", file=dest)
+    if real == Path(real.anchor) or real == Path(os.path.realpath(Path.home())):
+        raise MmdataError(f"{option} is a root or home directory; mmdata never replaces it", file=dest)
+    for i in inputs:
+        if i is None:
+            continue
+        ireal = Path(os.path.realpath(i))
+        if _within(ireal, real):
+            what = "is an input of this command" if ireal == real else f"holds an input of this command ({i})"
+            raise MmdataError(f"{option} {what}; mmdata never replaces its inputs", file=dest)
+    if directory and owner_kind(dest) is None:
+        raise MmdataError(f"{option} holds files mmdata did not write (no {OWNER} or manifest); refusing to replace it", file=dest)
+
+
 @contextlib.contextmanager
-def atomic_dir(dest: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(dest: str | Path, *, overwrite: bool = False, inputs: tuple | list = (), kind: str = "output",
+               option: str = "--out") -> Iterator[Path]:  # fmt: skip
     """Yield a temporary directory that becomes ``dest`` only if the block finishes.
 
-    The temporary directory is a hidden sibling (``.<name>.<pid>.<random>.partial``); on an exception
-    it is removed, and if the process is killed outright the next writer of ``dest`` sweeps it away.
-    ``dest`` itself is never half-written: an existing one is replaced only at the very end.
+    ``dest`` must pass :func:`check_out` first (an existing non-empty one is replaced only with
+    ``overwrite`` and only if mmdata wrote it). The temporary directory is a hidden sibling
+    (``.<name>.<pid>.<random>.partial``) carrying the ownership marker ``.mmdata-output.json``
+    (``{"kind": "mmdata-<kind>"}``); on an exception it is removed, and if the process is killed
+    outright the next writer of ``dest`` sweeps it away. ``dest`` itself is never half-written: an
+    existing one is replaced only at the very end.
     """
     dest = Path(dest)
+    check_out(dest, overwrite=overwrite, inputs=inputs, option=option)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() and not overwrite:
-        raise MmdataError("output directory already exists (pass --overwrite)", file=dest)
     _sweep_stale(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=".partial", dir=dest.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any mkdir
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; the result should look like any mkdir
     try:
+        (tmp / OWNER).write_bytes(dumps_json({"kind": f"mmdata-{kind}"}))
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -172,21 +239,11 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def tree_fingerprint(paths: list[Path], root: Path | None = None) -> str:
-    """A stable hash over (relative name, content hash) of files, for source fingerprints."""
-    h = hashlib.sha256()
-    for p in sorted(paths, key=lambda q: str(q)):
-        name = str(p.relative_to(root)) if root else p.name
-        h.update(name.encode())
-        h.update(b"\0")
-        h.update(sha256_file(p).encode())
-        h.update(b"\n")
-    return h.hexdigest()
-
-
 def cache_dir(*parts: str) -> Path:
-    """The on-disk cache root (``MMDATA_CACHE`` or ``~/.cache/mmdata``), created on demand."""
-    base = Path(os.environ.get("MMDATA_CACHE") or Path.home() / ".cache" / "mmdata")
-    d = base.joinpath(*parts)
+    """A folder under the cache root (``MMDATA_CACHE`` or ``~/.cache/mmdata``), created on demand.
+    Cached *steps* go through :func:`mmdata.cache.run`; this is for process-wide stores."""
+    from mmdata.cache import root
+
+    d = root().joinpath(*parts)
     d.mkdir(parents=True, exist_ok=True)
     return d

@@ -78,6 +78,17 @@ TASKS: tuple[str, ...] = (
     "decompress",  # UniCode in-context image decompression (code sequences)
 )
 ROLES: tuple[str, ...] = ("user", "assistant", "system")
+# the fields a record of each templated task must carry, non-empty (conversation tasks need turns
+# with an assistant answer instead); adapters' rows that lack them are set aside with a reason
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    "vqa_open": ("question", "answer"),
+    "ocr_vqa": ("question", "answer"),
+    "vqa_mc": ("question", "choices", "answer_idx"),
+    "rec": ("phrase", "bbox"),
+    "reg": ("phrase", "bbox"),
+    "caption": ("caption",),
+}
+CONVERSATION_TASKS: tuple[str, ...] = ("v_inst", "t_inst", "decompress")
 LANGUAGES: tuple[str, ...] = ("en", "zh", "pt", "ar", "tr", "ru")
 
 IMAGE_REF = pa.struct(
@@ -283,3 +294,26 @@ def validate_conversations(data: pa.Table | pa.RecordBatch, source: str | None =
     if i is not None:
         raise MmdataError(f"unknown task {tasks[i]!r} (row {_where(table, i)})", file=source, field="task")
     return table
+
+
+def reject_reason(row: dict) -> str | None:
+    """Why a record cannot train anything (empty target text, no assistant turn), or None.
+
+    These are content problems of single records, so the reader sets such rows aside with this
+    reason (they are counted and shown) instead of failing the whole source."""
+    task = row.get("task")
+    for f in TASK_FIELDS.get(task, ()):
+        v = row.get(f)
+        if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
+            return f"empty '{f}'"
+    if task == "vqa_mc" and any(not isinstance(c, str) or not c.strip() for c in row["choices"]):
+        return "empty choice in 'choices'"
+    if task in CONVERSATION_TASKS:
+        turns = row.get("turns") or []
+        if not turns:
+            return "no turns"
+        if not any(t.get("role") == "assistant" and str(t.get("content") or "").strip() for t in turns):
+            return "no assistant turn with text"
+        if not any(t.get("role") == "user" and str(t.get("content") or "").strip() for t in turns):
+            return "no user turn with text"
+    return None

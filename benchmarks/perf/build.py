@@ -44,7 +44,7 @@ def peak_mib() -> float:
 
 
 def run_build(args) -> dict:
-    from mmdata.recipe import build
+    from mmdata.recipe.build import build
 
     t = time.perf_counter()
     r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set])
@@ -87,7 +87,7 @@ def run_naive(args) -> dict:
     from jinja2.sandbox import SandboxedEnvironment
 
     from mmdata.io import cache_dir
-    from mmdata.recipe import load_recipe
+    from mmdata.recipe.config import load_recipe
     from mmdata.recipe.templates import default_dir
 
     recipe, _ = load_recipe(args.recipe, [f"root={args.world}", *args.set])

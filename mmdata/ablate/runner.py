@@ -1,6 +1,6 @@
 """``mmdata ablate SPEC --out DIR``: every arm × seed through build → stage 1 → stage 2 → harness.
 
-Each step is a content-addressed cache entry (:mod:`mmdata.ablate.cache`) keyed by everything that
+Each step is a content-addressed cache entry (:func:`mmdata.cache.run`) keyed by everything that
 determines its output, so reruns and interrupted runs redo nothing that finished, and arms share
 what they have in common: one world, one benchmark, one set of stage-0 backbones, one stage-1
 checkpoint per (model, stage-1 data, seed) — arms that only change the instruction data reuse it.
@@ -27,42 +27,48 @@ import time
 from pathlib import Path
 
 import orjson
-import yaml
 
 from mmdata import __version__
-from mmdata.ablate.cache import StepCache, read_journal
 from mmdata.ablate.results import metrics_from_scores, store
 from mmdata.ablate.spec import AblationSpec, load_spec
 from mmdata.errors import MmdataError
-from mmdata.io import atomic_write_bytes, cache_dir, dumps_json
+from mmdata.io import atomic_write_bytes, dumps_json
 
 
-def _model_data(spec: AblationSpec, base: Path, arm_set: list[str], seed: int) -> tuple[dict, Path]:
-    from mmdata.model.config import resolve_preset
-    from mmdata.recipe.config import apply_overrides
-
-    cand = base / spec.model
-    path = cand if cand.suffix in (".yaml", ".yml") and cand.is_file() else resolve_preset(spec.model)
-    data = yaml.safe_load(path.read_text())
-    sets = [*spec.model_set, *arm_set, f"train.seed={seed}", f"train.stage1.steps={spec.budget.stage1}",
-            f"train.stage2.steps={spec.budget.stage2}"]  # fmt: skip
-    return apply_overrides(data, sets, file=path), path
+def read_journal(path: Path) -> list[dict]:
+    """The JSON lines of ``steps.jsonl`` / ``runs.jsonl`` (empty when absent)."""
+    if not Path(path).exists():
+        return []
+    return [orjson.loads(x) for x in Path(path).read_bytes().splitlines() if x.strip()]
 
 
-def _recipe_key(recipe_spec: str, base: Path, overrides: list[str]) -> dict:
-    """What determines a mixture: the resolved recipe and the content fingerprints of its sources."""
-    from mmdata import sources as src
+def _preset(spec: AblationSpec, base: Path, arm_set: list[str], seed: int):
+    """The arm's model preset: the spec's preset with the spec's and the arm's ``--set`` overrides
+    (written by the spec's author), then the run's seed and stage budgets set as typed values."""
+    from mmdata.config import find_preset
+    from mmdata.model.config import load_preset
+
+    path, _ = find_preset("models", spec.model, base=base)
+    p = load_preset(path, sets=[*spec.model_set, *arm_set])
+    t = p.train
+    train = t.model_copy(update={"seed": seed, "stage1": t.stage1.model_copy(update={"steps": spec.budget.stage1}),
+                                 "stage2": t.stage2.model_copy(update={"steps": spec.budget.stage2})})  # fmt: skip
+    return p.model_copy(update={"train": train})
+
+
+def _recipe(spec_recipe: str, base: Path, overrides: list[str], *, root: Path, seed: int):
+    """A recipe with the spec's (and arm's) overrides, pointed at the run's world and seed."""
     from mmdata.recipe.config import load_recipe
-    from mmdata.recipe.ingest import fingerprint
 
-    spec = recipe_spec if not (base / recipe_spec).is_file() else str(base / recipe_spec)
-    recipe, rbase = load_recipe(spec, overrides)
-    fps = {}
-    for s in recipe.sources:
-        p = recipe.resolved_path(s.path, rbase)
-        a = src.get(s.dataset)
-        images = Path(s.images) if s.images else a.default_image_root(p)
-        fps[s.dataset] = fingerprint(s.dataset, a.files(p), images)
+    recipe, rbase = load_recipe(spec_recipe, overrides, base=base)
+    return recipe.with_(root=root, seed=seed), rbase
+
+
+def _recipe_key(recipe, rbase: Path) -> dict:
+    """What determines a mixture: the resolved recipe and the content of its sources."""
+    from mmdata.recipe.ingest import source_inputs
+
+    fps = {s.dataset: source_inputs(s, recipe.resolved_path(s.path, rbase)) for s in recipe.active_sources}
     return {"recipe": recipe.model_dump(mode="json", exclude={"root"}), "sources": fps, "mmdata": __version__}
 
 
@@ -75,6 +81,24 @@ def stage0_inputs(preset) -> dict:
             "mmdata": __version__}  # fmt: skip
 
 
+def claim_out(out: Path, suite: str) -> None:
+    """An ablation directory accumulates runs (re-running resumes), so an existing one is accepted
+    only if it holds this suite's results; anything else is refused."""
+    from mmdata.io import OWNER, owner_kind
+
+    if out.exists() and not out.is_dir():
+        raise MmdataError("--out exists and is a file, not a directory", file=out)
+    if out.is_dir() and any(out.iterdir()):
+        if owner_kind(out) != "ablation":
+            raise MmdataError(f"--out holds files mmdata did not write (no {OWNER}); choose an empty or new directory", file=out)
+        theirs = orjson.loads((out / OWNER).read_bytes()).get("suite")
+        if theirs != suite:
+            raise MmdataError(f"--out holds the results of ablation {theirs!r}, not {suite!r}; choose another directory", file=out)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / OWNER, dumps_json({"kind": "mmdata-ablation", "suite": suite}))
+
+
 class Runner:
     def __init__(self, spec: AblationSpec, base: Path, out: Path, *, seeds: list[int], arms: list[str],
                  leaderboard: Path | None, log=print) -> None:  # fmt: skip
@@ -82,7 +106,18 @@ class Runner:
         self.seeds, self.arms = seeds, arms
         self.leaderboard = leaderboard
         self.log = log
-        self.cache = StepCache(cache_dir("ablate"), out / "steps.jsonl")
+        self.journal = out / "steps.jsonl"
+
+    def step(self, kind: str, inputs: dict, fn, label: str) -> tuple[Path, str]:
+        """One cached step (:func:`mmdata.cache.run`), journaled in ``steps.jsonl``."""
+        from mmdata import cache
+
+        entry = cache.run(kind, inputs, fn, label=label, on_event=self._log)
+        return entry.path, entry.key
+
+    def _log(self, event: dict) -> None:
+        with open(self.journal, "ab") as f:
+            f.write(orjson.dumps(event) + b"\n")
 
     # --------------------------------------------------------------------------------- shared steps
 
@@ -93,10 +128,10 @@ class Runner:
                 raise MmdataError("spec root does not exist", file=root, field="root")
             return root, str(root)
         w = self.spec.world
-        from mmdata.world.generate import generate
+        from mmdata.world.generate import generate, world_inputs
 
-        d, key = self.cache.run("world", {"size": w.size, "seed": w.seed, "image_size": w.image_size, "mmdata": __version__},
-                                lambda tmp: generate(tmp / "world", w.size, w.seed, w.image_size), label=f"{w.size} world")  # fmt: skip
+        d, key = self.step("world", world_inputs(w.size, w.seed, w.image_size),
+                           lambda tmp: generate(tmp / "world", w.size, w.seed, w.image_size), label=f"{w.size} world")  # fmt: skip
         return d / "world", key
 
     def bench(self, world: Path, world_key: str) -> tuple[Path, str]:
@@ -104,23 +139,21 @@ class Runner:
         from mmdata.bench.prompts import PROMPT_VERSION
 
         n = self.spec.bench.per_language
-        d, key = self.cache.run("bench", {"world": world_key, "per_language": n, "prompt": PROMPT_VERSION, "mmdata": __version__},
+        d, key = self.step("bench", {"world": world_key, "per_language": n, "prompt": PROMPT_VERSION, "mmdata": __version__},
                                 lambda tmp: make_benchmark(world, tmp / "bench", per_language=n), label=f"benchmark ({n}/language)")  # fmt: skip
         return d / "bench", key
 
-    def mixture(self, recipe: str, overrides: list[str], label: str) -> tuple[Path, str]:
-        from mmdata.recipe import build
+    def mixture(self, recipe: str, overrides: list[str], label: str, *, world: Path, seed: int) -> tuple[Path, str]:
+        from mmdata.recipe.build import build
 
-        key_inputs = _recipe_key(recipe, self.base, overrides)
-        spec = recipe if not (self.base / recipe).is_file() else str(self.base / recipe)
-        d, _ = self.cache.run("mixture", key_inputs, lambda tmp: build(spec, tmp / "mix", overrides=overrides), label=label)
+        r, rbase = _recipe(recipe, self.base, overrides, root=world, seed=seed)
+        d, _ = self.step("mixture", _recipe_key(r, rbase), lambda tmp: build(r, tmp / "mix", base=rbase), label=label)
         content = orjson.loads((d / "mix" / "manifest.json").read_bytes())["content_hash"]
         return d / "mix", content
 
     # ---------------------------------------------------------------------------------- the loop
 
     def run(self) -> dict:
-        from mmdata.model.config import preset_from_dict
         from mmdata.model.train import train
 
         t0 = time.perf_counter()
@@ -133,30 +166,28 @@ class Runner:
         total = len(self.arms) * len(self.seeds)
         k = 0
         for seed in self.seeds:
-            s1_set = [*spec.stage1.set, f"root={world}", f"seed={seed}"]
-            s1_mix, s1_hash = self.mixture(spec.stage1.recipe, s1_set, f"stage-1 data (seed {seed})")
+            s1_mix, s1_hash = self.mixture(spec.stage1.recipe, spec.stage1.set, f"stage-1 data (seed {seed})", world=world, seed=seed)
             for arm_name in self.arms:
                 k += 1
                 arm = spec.arms[arm_name]
                 tag = f"[{k}/{total}] {arm_name} · seed {seed}"
                 self.log(f"{tag}: building mixture")
-                mix, mix_hash = self.mixture(spec.recipe, [*spec.recipe_set, *arm.recipe, f"root={world}", f"seed={seed}"], f"{arm_name} data (seed {seed})")
-                data, ppath = _model_data(spec, self.base, arm.model, seed)
-                preset = preset_from_dict(data, file=ppath)
+                mix, mix_hash = self.mixture(spec.recipe, [*spec.recipe_set, *arm.recipe], f"{arm_name} data (seed {seed})", world=world, seed=seed)
+                preset = _preset(spec, self.base, arm.model, seed)
                 model = preset.model_section()
                 self.log(f"{tag}: stage 0")
-                ck0, key0 = self.cache.run("stage0", stage0_inputs(preset), lambda tmp, p=preset: train(p, 0, tmp / "ckpt", log=_quiet),
+                ck0, key0 = self.step("stage0-checkpoint", stage0_inputs(preset), lambda tmp, p=preset: train(p, 0, tmp / "ckpt", log=_quiet),
                                            label="stage 0 backbones")  # fmt: skip
                 self.log(f"{tag}: stage 1")
                 s1_inputs = {"stage0": key0, "model": model, "train": preset.train.model_dump(mode="json", exclude={"stage2"}), "data": s1_hash}
-                ck1, key1 = self.cache.run("stage1", s1_inputs, lambda tmp, p=preset, i=ck0, m=s1_mix: train(p, 1, tmp / "ckpt", mixture=m, init=i / "ckpt", log=_quiet),
+                ck1, key1 = self.step("stage1", s1_inputs, lambda tmp, p=preset, i=ck0, m=s1_mix: train(p, 1, tmp / "ckpt", mixture=m, init=i / "ckpt", log=_quiet),
                                            label=f"stage 1 (seed {seed})")  # fmt: skip
                 self.log(f"{tag}: stage 2")
                 s2_inputs = {"stage1": key1, "model": model, "train": preset.train.model_dump(mode="json", exclude={"stage1"}), "data": mix_hash}
-                ck2, key2 = self.cache.run("stage2", s2_inputs, lambda tmp, p=preset, i=ck1, m=mix: train(p, 2, tmp / "ckpt", mixture=m, init=i / "ckpt", log=_quiet),
+                ck2, key2 = self.step("stage2", s2_inputs, lambda tmp, p=preset, i=ck1, m=mix: train(p, 2, tmp / "ckpt", mixture=m, init=i / "ckpt", log=_quiet),
                                            label=f"{arm_name} stage 2 (seed {seed})")  # fmt: skip
                 self.log(f"{tag}: evaluating")
-                ev, key3 = self.cache.run("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets, "scoring": spec.bench.scoring},
+                ev, key3 = self.step("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets, "scoring": spec.bench.scoring.value},
                                           lambda tmp, c=ck2: self._evaluate(bench, c / "ckpt", tmp), label=f"{arm_name} eval (seed {seed})")  # fmt: skip
                 for set_name in spec.bench.sets:
                     scores = orjson.loads((ev / set_name / "scores.json").read_bytes())
@@ -180,10 +211,9 @@ class Runner:
     def _evaluate(self, bench: Path, ckpt: Path, tmp: Path) -> None:
         from mmdata.bench.run import run_benchmark
 
+        model = self.spec.bench.scoring.model(ckpt)
         for set_name in self.spec.bench.sets:
-            prefix = "mmdata-choice" if self.spec.bench.scoring == "choice" else "mmdata"
-            run_benchmark(bench / set_name, f"{prefix}:{ckpt}", tmp / set_name, batch_size=self.spec.bench.batch_size,
-                          db=self.leaderboard)  # fmt: skip
+            run_benchmark(bench / set_name, model, tmp / set_name, batch_size=self.spec.bench.batch_size, db=self.leaderboard)
 
 
 def _quiet(*_a, **_k) -> None:
@@ -212,10 +242,10 @@ def _render(out: Path, spec: AblationSpec, rows: list[dict], meta: dict) -> None
     write_reports(out, spec, rows, meta)
 
 
-def rerender(spec_path: str | Path, out: str | Path) -> dict:
+def rerender(spec_path: str | Path, out: str | Path, *, overrides: list[str] | None = None) -> dict:
     """Rewrite ``report.md`` / ``report.html`` of a finished ablation from its stored rows and run
     log, with the spec's current text (description, discussion) — no step is looked up or run."""
-    spec, _ = load_spec(spec_path)
+    spec, _ = load_spec(spec_path, overrides)
     out = Path(out)
     if not (out / "rows.json").is_file() or not (out / "runs.jsonl").is_file():
         raise MmdataError("no finished ablation here (rows.json and runs.jsonl are written when a run completes)", file=out)
@@ -229,9 +259,7 @@ def rerender(spec_path: str | Path, out: str | Path) -> dict:
     return {"rows": rows, "meta": meta}
 
 
-def run_ablation(spec_path: str | Path, out: str | Path, *, seeds: int | None = None, only: list[str] | None = None,
-                 leaderboard: str | Path | None = None, log=print) -> dict:  # fmt: skip
-    spec, base = load_spec(spec_path)
+def _select(spec: AblationSpec, seeds: int | None, only: list[str] | None) -> tuple[list[int], list[str]]:
     arms = list(spec.arms)
     if only:
         unknown = [a for a in only if a not in spec.arms]
@@ -239,7 +267,33 @@ def run_ablation(spec_path: str | Path, out: str | Path, *, seeds: int | None = 
             raise MmdataError(f"unknown arm(s) {unknown}; the spec has {arms}", field="--only")
         arms = [a for a in arms if a in only]
     chosen = spec.seeds if seeds is None else (spec.seeds[:seeds] if seeds <= len(spec.seeds) else list(range(seeds)))
+    return chosen, arms
+
+
+def plan(spec_path: str | Path, out: str | Path, *, overrides: list[str] | None = None, seeds: int | None = None,
+         only: list[str] | None = None) -> dict:  # fmt: skip
+    """What ``mmdata ablate`` would run (``--dry-run``): the resolved spec and each arm × seed's model
+    steps with their cache state. Nothing is built, trained or written."""
+    from mmdata import cache
+
+    spec, base = load_spec(spec_path, overrides)
+    chosen, arms = _select(spec, seeds, only)
+    steps = []
+    for seed in chosen:
+        for arm_name in arms:
+            preset = _preset(spec, base, spec.arms[arm_name].model, seed)
+            hit = cache.lookup("stage0-checkpoint", stage0_inputs(preset)) is not None
+            steps.append({"arm": arm_name, "seed": seed, "stage0": "cached" if hit else "will run",
+                          "recipe_set": [*spec.recipe_set, *spec.arms[arm_name].recipe], "model_set": [*spec.model_set, *spec.arms[arm_name].model]})  # fmt: skip
+    return {"spec": spec.model_dump(mode="json"), "out": str(out), "arms": arms, "seeds": chosen, "runs": steps,
+            "writes": "nothing (dry run)"}  # fmt: skip
+
+
+def run_ablation(spec_path: str | Path, out: str | Path, *, overrides: list[str] | None = None, seeds: int | None = None,
+                 only: list[str] | None = None, leaderboard: str | Path | None = None, log=print) -> dict:  # fmt: skip
+    spec, base = load_spec(spec_path, overrides)
+    chosen, arms = _select(spec, seeds, only)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out(out, spec.name)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return Runner(spec, base, out, seeds=chosen, arms=arms, leaderboard=Path(leaderboard) if leaderboard else None, log=log).run()

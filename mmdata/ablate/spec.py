@@ -25,60 +25,71 @@ Example (``mmdata/ablate/suites/honeybee-multiturn-tiny.yaml``)::
 
 from __future__ import annotations
 
-from importlib import resources
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from mmdata.errors import MmdataError, yaml_error
+from mmdata.config import Seed, Strict, find_preset, load, preset_names
+from mmdata.world.sizes import SizeName
+
+
+class Scoring(StrEnum):
+    """How the harness reads the model's answer: ``generate`` free text and extract the letter (the
+    harness default); ``choice`` the option the model finds most likely (:meth:`Generator.choose`)."""
+
+    generate = "generate"
+    choice = "choice"
+
+    def model(self, ckpt: Path):
+        """The harness model for a checkpoint under this scoring rule."""
+        from mmdata.bench.models import MmdataChoiceModel, MmdataModel
+
+        cls = MmdataChoiceModel if self is Scoring.choice else MmdataModel
+        return cls(f"{'mmdata-choice' if self is Scoring.choice else 'mmdata'}:{ckpt}", str(ckpt))
 
 METRICS = ("mean", "mean_non_en", "consistency", "circular", "spatial", "en", "zh", "pt", "ar", "tr", "ru")
 
 
-class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class WorldSpec(_M):
-    size: Literal["tiny", "small", "full"] = "small"
-    seed: int = 0
+class WorldSpec(Strict):
+    size: SizeName = "small"
+    seed: Seed = 0
     image_size: int = Field(64, ge=16, le=1024)  # must match the model preset's vision image size
 
 
-class BenchSpec(_M):
+class BenchSpec(Strict):
     per_language: int = Field(60, ge=1)
     sets: list[Literal["mmmb", "mmbench"]] = Field(default_factory=lambda: ["mmmb"])
     batch_size: int = Field(32, ge=1)
     # generate: free text, letter extracted (the harness default); choice: the option letter whose
     # token scores highest (mmdata-choice:CKPT) — measures what a small model knows, not its format
-    scoring: Literal["generate", "choice"] = "generate"
+    scoring: Scoring = Scoring.generate
 
 
-class Arm(_M):
+class Arm(Strict):
     recipe: list[str] = Field(default_factory=list)  # --set overrides on the base recipe
     model: list[str] = Field(default_factory=list)  # --set overrides on the model preset
 
 
-class Budget(_M):
+class Budget(Strict):
     stage1: int = Field(..., ge=1)
     stage2: int = Field(..., ge=1)
 
 
-class Finding(_M):
+class Finding(Strict):
     better: str
     worse: str
     metric: str = "mean"
     claim: str = ""
 
 
-class Stage1(_M):
+class Stage1(Strict):
     recipe: str = "stage1-captions"
     set: list[str] = Field(default_factory=list)
 
 
-class AblationSpec(_M):
+class AblationSpec(Strict):
     name: str
     description: str = ""
     paper: str = ""
@@ -91,7 +102,7 @@ class AblationSpec(_M):
     model_set: list[str] = Field(default_factory=list)
     bench: BenchSpec = BenchSpec()
     arms: dict[str, Arm] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     budget: Budget
     metrics: list[str] = Field(default_factory=lambda: ["mean", "mean_non_en", "en"])
     findings: list[Finding] = Field(default_factory=list)
@@ -112,27 +123,12 @@ class AblationSpec(_M):
 
 
 def suite_names() -> list[str]:
-    d = resources.files("mmdata.ablate").joinpath("suites")
-    return sorted(p.name.removesuffix(".yaml") for p in d.iterdir() if p.name.endswith(".yaml"))
+    return preset_names("suites")
 
 
-def load_spec(spec: str | Path) -> tuple[AblationSpec, Path]:
-    """Load an ablation spec file, or a shipped suite by name (``mmdata ablate honeybee-multiturn-tiny``)."""
-    path = Path(spec)
-    if not path.exists() and str(spec) in suite_names():
-        path = Path(str(resources.files("mmdata.ablate").joinpath("suites", f"{spec}.yaml")))
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MmdataError(f"ablation spec not found (shipped suites: {', '.join(suite_names())})", file=path) from None
-    except yaml.YAMLError as e:
-        raise yaml_error(e, path) from None
-    if not isinstance(data, dict):
-        raise MmdataError("an ablation spec must be a YAML mapping", file=path)
-    try:
-        return AblationSpec.model_validate(data), path.parent.resolve()
-    except ValidationError as e:
-        from mmdata.recipe.config import _format_error
-
-        loc, msg = _format_error(e)
-        raise MmdataError(f"key '{loc}': {msg}", file=path) from None
+def load_spec(spec: str | Path, overrides: list[str] | None = None) -> tuple[AblationSpec, Path]:
+    """Load an ablation spec file, or a shipped suite by name (``mmdata ablate honeybee-multiturn-tiny``),
+    with ``--set`` overrides."""
+    path, _ = find_preset("suites", spec)
+    parsed, _ = load(AblationSpec, path, overrides=overrides or [], what="ablation spec")
+    return parsed, path.parent.resolve()

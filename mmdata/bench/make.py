@@ -12,7 +12,7 @@ option order (so the same answer letter): option order is shuffled once per item
 Categories cycle through the world's fifteen (:data:`mmdata.world.lexicon.CATEGORIES`), so they are
 balanced; a scene that cannot support the current category is skipped. Circular copies rotate the
 options by k = 1…3 places (``index + k·1,000,000``; the image column references the base row).
-The same world and arguments give byte-identical files. The spec is ``benchmarks/mmmb-synthetic.yaml``.
+The same world and arguments give byte-identical files. The spec is ``mmdata/presets/benchmarks/mmmb-synthetic.yaml``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def make_benchmark(world_dir: str | Path, out: str | Path, per_language: int = 2
     manifest = {
         "kind": "mmdata-benchmark",
         "name": NAME,
-        "spec": "benchmarks/mmmb-synthetic.yaml",
+        "spec": "mmdata/presets/benchmarks/mmmb-synthetic.yaml",
         "world": {"seed": seed, "size": info.get("size"), "image_size": info.get("image_size"), "stream": "heldout"},
         "per_language": per_language,
         "languages": list(LANGUAGES),

@@ -30,7 +30,8 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from mmdata.errors import MmdataError, yaml_error
+from mmdata.config import read_mapping
+from mmdata.errors import MmdataError
 from mmdata.io import atomic_dir, atomic_write_bytes, dumps_json
 
 KIND = "mmdata-vlm"
@@ -85,7 +86,7 @@ def save_checkpoint(out, vlm, *, stage: int, step: int, total_steps: int | None 
         pass
     config = {"kind": KIND, "stage": stage, "step": step, "total_steps": total_steps, "preset": vlm.preset.to_dict(),
               "meta": {**info, **(meta or {})}}  # fmt: skip
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=True, kind="checkpoint") as tmp:  # the trainer checked --out before training
         save_tensors(sd, tmp / "model.safetensors")
         atomic_write_bytes(tmp / "config.yaml", yaml.safe_dump(config, sort_keys=True, allow_unicode=True).encode())
         vlm.vision.clip.config.save_pretrained(tmp / "vision")
@@ -154,11 +155,8 @@ def read_config(ckpt: str | Path) -> dict:
     f = ckpt / "config.yaml"
     if not f.is_file():
         raise MmdataError("not a checkpoint (no config.yaml)", file=ckpt)
-    try:
-        cfg = yaml.safe_load(f.read_text())
-    except yaml.YAMLError as e:
-        raise yaml_error(e, f) from None
-    if not isinstance(cfg, dict) or cfg.get("kind") != KIND:
+    cfg = read_mapping(f, what="checkpoint config").data
+    if cfg.get("kind") != KIND:
         raise MmdataError(f"not an {KIND} checkpoint", file=f, field="kind")
     if not (ckpt / "model.safetensors").is_file():
         raise MmdataError("checkpoint has no model.safetensors", file=ckpt)

@@ -14,28 +14,25 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    ValidationError,
-    model_serializer,
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_serializer
+
+from mmdata.config import (
+    Doc,
+    Seed,
+    Strict,
+    apply_overrides,
+    find_preset,
+    preset_names,
+    read_mapping,
+    validate,
 )
-
-from mmdata.errors import MmdataError, yaml_error
+from mmdata.errors import MmdataError
 from mmdata.model.stages import TRAINABLE
+from mmdata.world.sizes import SizeName
 
 MODULES = ("vision", "projector", "moe", "llm")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # ------------------------------------------------------------------------------------- backbones
@@ -90,8 +87,12 @@ class MoEConfig(Strict):
 
 # ------------------------------------------------------------------------------ discrete visual
 
-KINDS = ("vqvae", "seed", "kmeans")
-CODEBOOK_MODES = ("none", "frozen-llm", "dual", "language-driven")
+DiscreteKind = Literal["vqvae", "seed", "kmeans"]
+CodebookMode = Literal["none", "frozen-llm", "dual", "language-driven"]
+Aggregate = Literal["cumsum", "concat"]
+KINDS: tuple[str, ...] = get_args(DiscreteKind)
+CODEBOOK_MODES: tuple[str, ...] = get_args(CodebookMode)
+AGGREGATES: tuple[str, ...] = get_args(Aggregate)
 LLM_MODES = ("frozen-llm", "dual", "language-driven")  # UniCode: the codebook lives in the LLM's embedding space
 
 
@@ -101,7 +102,7 @@ class DiscreteTrain(Strict):
     steps: PositiveInt = 300
     batch_size: PositiveInt = 16  # small batches learn fastest per second on CPU
     lr: PositiveFloat = 3e-3
-    seed: int = 0
+    seed: Seed = 0
     decay: float = Field(0.9, gt=0, lt=1)  # EMA decay of the codebook
     dead_code_threshold: float = Field(1.0, ge=0)  # EMA codebooks: revive codes whose EMA use falls below this (0: off)
     commitment: float = Field(0.25, ge=0)
@@ -115,11 +116,11 @@ class DiscreteTrain(Strict):
 class DiscreteConfig(Strict):
     """A discrete visual tokenizer and how its codes enter the LLM (``visual: discrete``)."""
 
-    kind: Literal["vqvae", "seed", "kmeans"]
+    kind: DiscreteKind
     codebook_size: int = Field(256, ge=2, le=65536)  # K: new vocabulary rows
     stacked: int = Field(1, ge=1, le=8)  # D codes per position (stacked / residual quantization)
-    aggregate: Literal["cumsum", "concat"] = "cumsum"  # how a position's D codes form its embedding
-    codebook_mode: Literal["none", "frozen-llm", "dual", "language-driven"] = "none"  # UniCode (vqvae only)
+    aggregate: Aggregate = "cumsum"  # how a position's D codes form its embedding
+    codebook_mode: CodebookMode = "none"  # UniCode (vqvae only)
     init: Literal["codebook", "random"] = "codebook"  # new vocabulary rows: the codebook through a projection, or random
     code_dim: PositiveInt | None = None  # null: LLM width (UniCode modes), vision width (kmeans), 32 (seed), 64 (vqvae)
     cosine: bool = False  # cosine-similarity codebook (ema / kmeans)
@@ -163,11 +164,11 @@ class LMPretrain(Strict):
 class Stage0Config(Strict):
     """Backbones for a world with no pretrained weights: BPE tokenizer, CLIP contrastive, causal LM."""
 
-    world_size: Literal["tiny", "small", "full"] = "tiny"
-    world_seed: int = 0
+    world_size: SizeName = "tiny"
+    world_seed: Seed = 0
     world_image_size: PositiveInt = 64
     vocab_size: PositiveInt = 2048
-    seed: int = 0
+    seed: Seed = 0
     clip: ClipPretrain = ClipPretrain()
     lm: LMPretrain = LMPretrain()
 
@@ -197,7 +198,7 @@ class StageTrain(Strict):
 
 
 class TrainConfig(Strict):
-    seed: int = 0
+    seed: Seed = 0
     max_len: PositiveInt = 2048
     packing: bool = False
     num_workers: NonNegativeInt = 2  # image-decoding worker processes per rank
@@ -266,35 +267,19 @@ class Preset(Strict):
 # ------------------------------------------------------------------------------------ validation
 
 
-def _loc(err: dict, prefix: str = "") -> str:
-    parts = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
-    return ".".join(([prefix] if prefix else []) + parts)
-
-
-def _raise(e: ValidationError, file, prefix: str = "") -> None:
-    err = e.errors()[0]
-    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-    if err["type"] == "missing":
-        msg = "required key is missing"
-    raise MmdataError(msg, file=file, field=_loc(err, prefix) or None) from None
-
-
 def _expand(p: str | None) -> str | None:
     return os.path.expandvars(os.path.expanduser(p)) if p else p
 
 
-def preset_from_dict(data: Any, *, file: str | Path | None = None) -> Preset:
+def preset_from_dict(data: Any, *, file: str | Path | None = None, doc: Doc | None = None) -> Preset:
     """Validate a preset dict (as read from YAML); every problem is a one-line MmdataError."""
     from mmdata.model.registry import get
 
-    file = str(file) if file is not None else None
+    file = str(file) if file is not None else (doc.file if doc else None)
     if not isinstance(data, dict):
         raise MmdataError(f"a preset is a mapping, got {type(data).__name__}", file=file)
     raw_proj = data.get("projector")
-    try:
-        preset = Preset.model_validate({**data, "projector": None})
-    except ValidationError as e:
-        _raise(e, file)
+    preset = validate(Preset, {**data, "projector": None}, doc=doc, file=file)
     if preset.is_discrete:
         if raw_proj is not None:
             raise MmdataError("visual 'discrete' replaces the projector; remove 'projector' (or set it to null)", file=file, field="projector")
@@ -302,10 +287,7 @@ def preset_from_dict(data: Any, *, file: str | Path | None = None) -> Preset:
         if not isinstance(raw_proj, dict):
             raise MmdataError("required mapping with a 'name'", file=file, field="projector")
         cfg_cls, _ = get(raw_proj.get("name"), file=file)
-        try:
-            preset.projector = cfg_cls.model_validate(raw_proj)
-        except ValidationError as e:
-            _raise(e, file, "projector")
+        preset.projector = validate(cfg_cls, raw_proj, doc=doc, file=file, prefix=("projector",))
     preset._file = file
     _check(preset, file)
     return preset
@@ -399,33 +381,27 @@ def _check_visual(p: Preset, fail) -> None:
 
 
 def models_dir() -> Path:
-    env = os.environ.get("MMDATA_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    """The shipped model presets (``mmdata/presets/models``)."""
+    from mmdata.config import preset_path
+
+    return preset_path("models", "x").parent
 
 
 def resolve_preset(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
-            raise MmdataError("preset file not found", file=p)
-        return p
-    cand = models_dir() / f"{name_or_path}.yaml"
-    if not cand.is_file():
-        known = sorted(x.stem for x in models_dir().glob("*.yaml"))
-        raise MmdataError(f"unknown preset {str(name_or_path)!r}; known: {', '.join(known) or 'none'}", file=models_dir())
-    return cand
+    return find_preset("models", name_or_path)[0]
 
 
-def load_preset(name_or_path: str | Path, overrides: dict | None = None) -> Preset:
-    """Read and validate a preset by name (``models/NAME.yaml``) or path; ``overrides`` is merged in."""
-    path = resolve_preset(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise yaml_error(e, path) from None
-    if overrides:
-        data = merge(data, overrides)
-    return preset_from_dict(data, file=path)
+def load_preset(name_or_path: str | Path, overrides: dict | None = None, *, sets: list[str] | None = None) -> Preset:
+    """Read and validate a preset by name (shipped ``models`` preset) or path; ``overrides`` is
+    merged in, then ``sets`` (``key.path=value``) are applied."""
+    doc = read_mapping(resolve_preset(name_or_path), what="model preset")
+    data = merge(doc.data, overrides) if overrides else doc.data
+    apply_overrides(data, sets or [], file=doc.file, doc=doc)
+    return preset_from_dict(data, doc=doc)
+
+
+def model_names() -> list[str]:
+    return preset_names("models")
 
 
 def merge(base: Any, over: Any) -> Any:

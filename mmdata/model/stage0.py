@@ -14,7 +14,6 @@ this module's version, so every ablation arm and every repeated run reuses it.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import time
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mmdata.io import atomic_dir, atomic_write_bytes, cache_dir, dumps_json
+from mmdata.io import atomic_write_bytes, dumps_json
 from mmdata.model.llm import build_llm, llm_hf_config, quiet_hf
 from mmdata.model.tokenizer import TextTokenizer, save_bpe, train_bpe
 from mmdata.model.vision import ImageTransform, vision_hf_config
@@ -34,24 +33,24 @@ from mmdata.schema import LANGUAGES
 STAGE0_VERSION = "1"
 
 
+def stage0_inputs(preset) -> dict:
+    """What stage 0 depends on: the backbone architectures, the stage-0 recipe and this module's
+    version (the world it trains on is named by ``stage0`` and is itself keyed by content)."""
+    return {"v": STAGE0_VERSION, "vision": preset.vision.arch.model_dump(), "llm": preset.llm.arch.model_dump(),
+            "stage0": preset.stage0.model_dump()}  # fmt: skip
+
+
 def stage0_key(preset) -> str:
-    d = {"v": STAGE0_VERSION, "vision": preset.vision.arch.model_dump(), "llm": preset.llm.arch.model_dump(),
-         "stage0": preset.stage0.model_dump()}  # fmt: skip
-    return hashlib.sha256(dumps_json(d)).hexdigest()[:20]
+    from mmdata import cache
 
-
-def stage0_dir(preset) -> Path:
-    return cache_dir("stage0") / stage0_key(preset)
+    return cache.key_of("stage0", stage0_inputs(preset))
 
 
 def world_for(s0) -> Path:
-    """The stage-0 world, generated into the cache on first use."""
-    from mmdata.world.generate import generate
+    """The stage-0 world, from the content cache (generated on first use)."""
+    from mmdata.world.generate import cached_world
 
-    d = cache_dir("worlds") / f"{s0.world_size}-seed{s0.world_seed}-{s0.world_image_size}px"
-    if not (d / "world.json").is_file():
-        generate(d, s0.world_size, s0.world_seed, s0.world_image_size)
-    return d
+    return cached_world(s0.world_size, s0.world_seed, s0.world_image_size)
 
 
 def _image_path(world: Path, scene) -> Path:
@@ -201,11 +200,16 @@ def _autocast(device):
 
 
 def run_stage0(preset, *, log=print, device: torch.device | None = None) -> Path:
-    """Backbones for a world preset: cached by content hash; returns the cache directory."""
-    dest = stage0_dir(preset)
-    if (dest / "stage0.json").is_file():
-        log(f"stage 0: reusing cached backbones {dest}")
-        return dest
+    """Backbones for a world preset, from the content cache (trained on first use); returns the
+    entry directory (``tokenizer/``, ``vision/``, ``llm/``, ``stage0.json``)."""
+    from mmdata import cache
+
+    entry = cache.run("stage0", stage0_inputs(preset), lambda tmp: _train_stage0(preset, tmp, device, log), label="stage 0 backbones")
+    log(f"stage 0: {'reusing cached backbones' if entry.hit else 'done in ' + format(entry.seconds, '.1f') + 's →'} {entry.path}")
+    return entry.path
+
+
+def _train_stage0(preset, tmp: Path, device, log) -> None:
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     quiet_hf()
     s0 = preset.stage0
@@ -214,15 +218,12 @@ def run_stage0(preset, *, log=print, device: torch.device | None = None) -> Path
     scenes = world_scenes(world)
     captions, docs = world_text(scenes, s0.seed)
     log(f"stage 0: {len(scenes)} world scenes, {sum(map(len, captions))} captions, {len(docs)} documents in {len(LANGUAGES)} languages")
-    with atomic_dir(dest) as tmp:
-        bpe = train_bpe([*docs, *(t for caps in captions for t in caps)], s0.vocab_size)
-        save_bpe(bpe, tmp / "tokenizer")
-        tok = TextTokenizer.load(tmp / "tokenizer")
-        clip = pretrain_clip(preset, scenes, captions, tok, tmp / "vision", device, log)
-        lm = pretrain_lm(preset, docs, tok, tmp / "llm", device, log)
-        tok.save(tmp / "llm")  # the LLM folder is a complete HF model directory (weights + tokenizer)
-        summary = {"key": stage0_key(preset), "version": STAGE0_VERSION, "world": str(world), "vocab_size": tok.vocab_size,
-                   "clip": clip, "lm": lm, "seconds": time.perf_counter() - t0, "device": device.type}  # fmt: skip
-        atomic_write_bytes(tmp / "stage0.json", dumps_json(summary))
-    log(f"stage 0: done in {time.perf_counter() - t0:.1f}s → {dest}")
-    return dest
+    bpe = train_bpe([*docs, *(t for caps in captions for t in caps)], s0.vocab_size)
+    save_bpe(bpe, tmp / "tokenizer")
+    tok = TextTokenizer.load(tmp / "tokenizer")
+    clip = pretrain_clip(preset, scenes, captions, tok, tmp / "vision", device, log)
+    lm = pretrain_lm(preset, docs, tok, tmp / "llm", device, log)
+    tok.save(tmp / "llm")  # the LLM folder is a complete HF model directory (weights + tokenizer)
+    summary = {"key": stage0_key(preset), "version": STAGE0_VERSION, "world": world.parent.name, "vocab_size": tok.vocab_size,
+               "clip": clip, "lm": lm, "seconds": time.perf_counter() - t0, "device": device.type}  # fmt: skip
+    atomic_write_bytes(tmp / "stage0.json", dumps_json(summary))

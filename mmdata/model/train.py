@@ -30,6 +30,7 @@ import torch
 import torch.distributed as dist
 
 from mmdata.errors import MmdataError
+from mmdata.io import check_out
 from mmdata.model import checkpoint as ckpt_io
 from mmdata.model.config import Preset, load_preset
 from mmdata.model.data import Encoder, Mixture, MixtureStream, loader
@@ -206,6 +207,8 @@ def train(
     """Run one stage; returns a summary (``losses`` per step, ``metrics`` lines, ``out``)."""
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     out = Path(out)
+    if overwrite:  # only an mmdata output, never the current directory or an input
+        check_out(out, overwrite=True, inputs=[mixture, init])
     proc = setup_process()
     log = log if proc.main else (lambda *_: None)
     if stage == 0:
@@ -225,6 +228,28 @@ def train(
         return {"out": out, "losses": [], "metrics": ckpt_io.read_metrics(out), "done": True}
     with _deterministic(proc.device.type == "cpu" and tc.deterministic):
         return _train(preset, stage, out, Mixture.open(mixture), init, total, stop_at, mode, num_workers, proc, log)
+
+
+def plan(preset: Preset, stage: int, out: str | Path, *, mixture=None, init=None, max_steps: int | None = None,
+         overwrite: bool = False) -> dict:  # fmt: skip
+    """What ``train`` would do (``mmdata train --dry-run``): the resolved preset, fresh / resume /
+    done, the schedule, and whether stage 0 is cached. Runs and writes nothing."""
+    from mmdata import cache
+
+    out = Path(out)
+    d: dict = {"preset": preset.to_dict(), "stage": stage, "out": str(out)}
+    if preset.is_world:
+        from mmdata.model.stage0 import stage0_inputs
+
+        d["stage0"] = "cached" if cache.lookup("stage0", stage0_inputs(preset)) else "will train"
+    if stage in (1, 2):
+        total = max_steps or preset.train.stage(stage).steps
+        d.update(steps=total, mixture=str(mixture) if mixture else None, init=str(init) if init else None,
+                 mode=_resume_or_fresh(out, stage, total, preset, overwrite))  # fmt: skip
+        if mixture is not None:
+            d["mixture_rows"] = Mixture.open(mixture).n_rows
+    d["writes"] = "nothing (dry run)"
+    return d
 
 
 @contextlib.contextmanager

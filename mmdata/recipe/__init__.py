@@ -1,9 +1,6 @@
 """Recipe builders (DESIGN §4): recipes → mixtures, following Honeybee's recipe and going beyond it.
 
-``build(recipe, out)`` writes a mixture directory; ``load_recipe`` validates recipe files.
+``mmdata.recipe.build.build(recipe, out)`` writes a mixture directory (the stages are in
+:mod:`mmdata.recipe.stages`); ``mmdata.recipe.config.load_recipe`` validates recipe files. This
+package imports nothing itself, so ``mmdata --help`` does not pay for polars and pyarrow.
 """
-
-from mmdata.recipe.build import BuildResult, build
-from mmdata.recipe.config import Recipe, load_recipe, preset_names
-
-__all__ = ["BuildResult", "Recipe", "build", "load_recipe", "preset_names"]

@@ -6,12 +6,16 @@ polars ``concat_str`` over columns. :func:`compile_template` walks a template's 
 segments when every node is one of
 
 * literal text,
-* ``{{ name }}`` (a string variable),
-* ``{% if name %} … {% else %} … {% endif %}`` on a string variable (true when non-empty);
+* ``{{ name }}`` where ``name`` is one of the documented string variables
+  (:data:`~mmdata.recipe.templates.STRING_VARIABLES`),
+* ``{% if name %} … {% else %} … {% endif %}`` on such a variable (true when non-empty);
 
-otherwise it returns None and the caller renders with Jinja itself. Constant variables (the
-per-pool ``hint``) are folded in at compile time. The sandboxed Jinja template stays the reference:
-tests render every shipped template both ways and compare.
+otherwise it returns None and the caller renders with the sandbox itself — so a template naming
+anything else (``{{ record_id }}``, ``{{ nope }}``) fails exactly as the sandbox makes it fail, with
+the same one-line error, and never reads the builder's internal columns. Constant variables (the
+per-pool ``hint``) are folded in at compile time. Output is stripped of exactly the characters
+Python's ``str.strip()`` removes. A hypothesis test renders generated templates and records both
+ways and compares bytes and errors (tests/recipe/test_render_contract.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 import polars as pl
 from jinja2 import nodes
 
-from mmdata.recipe.templates import Template, _env
+from mmdata.recipe.templates import _PY_SPACE, STRING_VARIABLES, Template, _env
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,12 @@ def _walk(body: list[nodes.Node], consts: dict[str, str]) -> tuple | None:
             for n in node.nodes:
                 if isinstance(n, nodes.TemplateData):
                     out.append(n.data)
-                elif isinstance(n, nodes.Name) and n.ctx == "load":
+                elif isinstance(n, nodes.Name) and n.ctx == "load" and n.name in STRING_VARIABLES:
                     out.append(consts.get(n.name, ("var", n.name)))
                 else:
                     return None
         elif isinstance(node, nodes.If):
-            if node.elif_ or not (isinstance(node.test, nodes.Name) and node.test.ctx == "load"):
+            if node.elif_ or not (isinstance(node.test, nodes.Name) and node.test.ctx == "load" and node.test.name in STRING_VARIABLES):
                 return None
             then, other = _walk(node.body, consts), _walk(node.else_, consts)
             if then is None or other is None:
@@ -83,7 +87,7 @@ def variables(segments: tuple) -> set[str]:
 
 def to_expr(segments: tuple) -> pl.Expr:
     """A polars expression producing the rendered text from variable columns (stripped, as Jinja output is)."""
-    return _concat(segments).str.strip_chars()
+    return _concat(segments).str.strip_chars(_PY_SPACE)
 
 
 def _concat(segments: tuple) -> pl.Expr:

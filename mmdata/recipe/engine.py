@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import pyarrow as pa
 
@@ -31,22 +32,37 @@ class LocalEngine:
 
 
 class RayEngine:
-    """Ray Data: each part becomes a block; the stage function runs in Ray workers via ``map_batches``."""
+    """Ray Data: each part becomes a block; the stage function runs in Ray workers via ``map_batches``.
+
+    With ``address`` (or ``RAY_ADDRESS``) the engine joins that cluster and uses its CPUs. Otherwise it
+    starts a private local instance: every service bound to 127.0.0.1, the dashboard off, its files in
+    a fresh 0700 temporary directory (under ``MMDATA_RAY_TMP`` if set; removed on close), as many CPUs as
+    this machine has. Ray's token authentication stays on (its default)."""
 
     name = "ray"
 
-    def __init__(self, num_cpus: int | None = None, temp_dir: str | None = None) -> None:
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, temp_dir: str | None = None) -> None:
         try:
             import ray
         except ImportError:
             raise MmdataError("the ray engine needs the optional extra: pip install 'mmdata[ray]'") from None
         self._ray = ray
         self._owns = not ray.is_initialized()
+        self._tmp = None
+        address = address or os.environ.get("RAY_ADDRESS") or None
         if self._owns:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            tmp = temp_dir or os.environ.get("MMDATA_RAY_TMP") or tempfile.mkdtemp(prefix="mmdata-ray-")
-            ray.init(num_cpus=num_cpus or min(2, os.cpu_count() or 1), include_dashboard=False, _temp_dir=tmp,
-                     log_to_driver=False, configure_logging=False)  # fmt: skip
+            if address:
+                try:
+                    ray.init(address=address, log_to_driver=False, configure_logging=False)
+                except (ConnectionError, RuntimeError, ValueError) as e:
+                    raise MmdataError(f"cannot join the Ray cluster at {address!r}: {str(e).splitlines()[0]}") from None
+            else:
+                # Ray's socket paths must stay under 108 bytes: a short parent (MMDATA_RAY_TMP, or /tmp)
+                self._tmp = temp_dir or tempfile.mkdtemp(prefix="mmdata-ray-", dir=os.environ.get("MMDATA_RAY_TMP"))
+                os.chmod(self._tmp, 0o700)
+                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, _temp_dir=self._tmp,
+                         _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)  # fmt: skip
+        self.cpus = int(ray.cluster_resources().get("CPU", 1))
 
     def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs) -> list:
         import ray
@@ -100,11 +116,19 @@ class RayEngine:
     def close(self) -> None:
         if self._owns:
             self._ray.shutdown()
+            if self._tmp and not os.environ.get("MMDATA_RAY_KEEP_TMP"):
+                import shutil
+
+                shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def get_engine(name: str):
+EngineName = Literal["local", "ray"]
+ENGINES: tuple[str, ...] = get_args(EngineName)
+
+
+def get_engine(name: str, *, address: str | None = None):
     if name == "local":
         return LocalEngine()
     if name == "ray":
-        return RayEngine()
+        return RayEngine(address=address)
     raise MmdataError(f"unknown engine {name!r}; choose local or ray")

@@ -1,97 +1,130 @@
-"""Ingest: a recipe source → a Record table, through its adapter, cached by content fingerprint.
+"""Ingest: a recipe source → a Record table, through its adapter, cached by content.
 
-The fingerprint hashes the adapter name, the ingest format version and every input file's bytes
-(image files are covered by the sha256 inside each Record). A source whose fingerprint has been
-ingested before is read back from ``cache_dir("ingest")`` as Parquet instead of re-parsing its native
-JSON — a rebuild of the same recipe touches no JSON at all.
+The cache key (:func:`source_inputs`) is the source's *content*: the bytes of every annotation file,
+the listing of its image folder (every file's relative name, size and mtime), and the digest of the
+adapter code. Delete, add or replace an image and the listing changes, so the source is read again
+and the mixture never points at files that are gone. A hit reads the Records back from Parquet
+without touching the native JSON.
+
+The Records a source sets aside (missing or undecodable image, empty target text, no assistant turn)
+travel with it as ``quarantine`` rows; the build reports them per source and applies the recipe's
+``images`` policy (:func:`check_losses`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mmdata import __version__
+from mmdata import cache
 from mmdata import sources as src
 from mmdata.errors import MmdataError
-from mmdata.io import atomic_write_bytes, cache_dir, sha256_file
-from mmdata.recipe.config import SourceSpec
+from mmdata.recipe.config import Images, SourceSpec
 from mmdata.schema import RECORD_SCHEMA
 
-INGEST_VERSION = "1"
 # the Record columns a build uses (``extra`` and ``answers`` stay in the cache for inspection tools)
 BUILD_COLUMNS = ("dataset", "task", "split", "record_id", "image", "language", "question", "answer", "choices", "answer_idx",
                  "bbox", "phrase", "caption", "context", "turns")  # fmt: skip
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_hash(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _FILE_HASHES:
-        _FILE_HASHES[key] = sha256_file(path)
-    return _FILE_HASHES[key]
+QUARANTINE_SCHEMA = pa.schema([("dataset", pa.string()), ("record_id", pa.string()), ("file", pa.string()), ("image", pa.string()),
+                               ("kind", pa.string()), ("reason", pa.string())])  # fmt: skip
 
 
 @dataclass
 class Ingested:
     dataset: str
     table: pa.Table  # Records after split/language filters and task override
-    fingerprint: str
+    key: str  # the ingest cache key (content of annotations, image listing, adapter code)
     image_root: str
     files: list[str]
-    records_read: int
+    records_read: int  # rows the adapter produced, before anything was set aside
     quarantined: list[dict] = field(default_factory=list)
+    filtered: int = 0  # valid records left out by the source's split / languages filters
     from_cache: bool = False
 
+    @property
+    def image_losses(self) -> int:
+        return sum(q.get("kind", "image") == "image" for q in self.quarantined)
 
-def fingerprint(name: str, files: list[Path], image_root: Path) -> str:
-    h = hashlib.sha256(f"mmdata-ingest/{INGEST_VERSION}/{__version__}/{name}\n".encode())
-    for f in files:
-        h.update(f"{f.name}\0{file_hash(f)}\n".encode())
-    h.update(str(image_root.resolve()).encode())
-    return h.hexdigest()
+
+def image_root(spec: SourceSpec, path: Path) -> Path:
+    return Path(spec.images) if spec.images else src.get(spec.dataset).default_image_root(path)
+
+
+def source_inputs(spec: SourceSpec, path: Path) -> dict:
+    """The content key of one source: annotation bytes, image listing, adapter and schema code."""
+    if not path.exists():
+        raise MmdataError(f"source path for {spec.dataset!r} does not exist", file=path, field="sources.path")
+    adapter = src.get(spec.dataset)
+    files = adapter.files(path)
+    base = path if path.is_dir() else path.parent
+    return {
+        "adapter": spec.dataset,
+        "code": cache.code_digest("mmdata.sources"),
+        "schema": cache.file_digest(Path(__file__).resolve().parents[1] / "schema.py"),
+        "files": cache.files_digest(files, root=base),
+        "images": cache.listing_digest(image_root(spec, path)),
+    }
+
+
+def _read_source(spec: SourceSpec, path: Path, images: Path, tmp: Path) -> None:
+    rep = src.ReadReport()
+    with pq.ParquetWriter(tmp / "records.parquet", RECORD_SCHEMA, compression="zstd") as w:
+        for batch in src.read(spec.dataset, path, images=images, report=rep):
+            w.write_batch(batch)
+    q = pa.Table.from_pylist([{k: r.get(k) for k in QUARANTINE_SCHEMA.names} for r in rep.quarantined], schema=QUARANTINE_SCHEMA)
+    pq.write_table(q, tmp / "quarantine.parquet", compression="zstd")
+    (tmp / "read.json").write_bytes(orjson.dumps({"records_read": rep.records + len(rep.quarantined)}))
 
 
 def ingest(spec: SourceSpec, path: Path) -> Ingested:
-    adapter = src.get(spec.dataset)
-    if not path.exists():
-        raise MmdataError(f"source path for {spec.dataset!r} does not exist", file=path, field="sources.path")
-    files = adapter.files(path)
-    images = Path(spec.images) if spec.images else adapter.default_image_root(path)
-    fp = fingerprint(spec.dataset, files, images)
-    cache = cache_dir("ingest") / f"{fp}.parquet"
-    quarantined: list[dict] = []
-    if cache.exists():
-        table = pq.read_table(cache, columns=list(BUILD_COLUMNS))
-        meta = pq.read_schema(cache).metadata or {}
-        quarantined = [] if b"mmdata.quarantined" not in meta else __import__("orjson").loads(meta[b"mmdata.quarantined"])
-        from_cache = True
-    else:
-        rep = src.ReadReport()
-        batches = list(src.read(spec.dataset, path, images=images, report=rep))
-        table = pa.Table.from_batches(batches, schema=RECORD_SCHEMA)
-        quarantined = rep.quarantined
-        import orjson
-
-        meta = {b"mmdata.quarantined": orjson.dumps(quarantined)}
-        sink = pa.BufferOutputStream()
-        pq.write_table(table.replace_schema_metadata(meta), sink, compression="zstd")
-        atomic_write_bytes(cache, sink.getvalue().to_pybytes())
-        table = table.select(list(BUILD_COLUMNS))
-        from_cache = False
+    images = image_root(spec, path)
+    inputs = source_inputs(spec, path)
+    entry = cache.run("ingest", inputs, lambda tmp: _read_source(spec, path, images, tmp), label=f"ingest {spec.dataset}")
+    table = pq.read_table(entry.path / "records.parquet", columns=list(BUILD_COLUMNS))
+    quarantined = pq.read_table(entry.path / "quarantine.parquet").to_pylist()
+    read = orjson.loads((entry.path / "read.json").read_bytes())["records_read"]
     n = table.num_rows
-    table = table.replace_schema_metadata(None)
     if spec.split != "*":
         table = table.filter(pc.equal(table.column("split"), spec.split))
     if spec.languages:
         table = table.filter(pc.is_in(table.column("language"), value_set=pa.array(spec.languages)))
     if spec.task:
         table = table.set_column(table.schema.get_field_index("task"), "task", pa.array([spec.task] * table.num_rows, pa.string()))
-    return Ingested(spec.dataset, table, fp, os.fspath(images.resolve()), [os.fspath(f) for f in files], n, quarantined, from_cache)
+    files = [os.fspath(f) for f in src.get(spec.dataset).files(path)]
+    return Ingested(spec.dataset, table, entry.key, os.fspath(images.resolve()), files, read, quarantined, n - table.num_rows, entry.hit)
+
+
+def check_losses(ing: Ingested, policy: Images) -> None:
+    """Apply the recipe's ``images`` policy: under ``missing: fail`` a source that lost more than
+    ``max_missing`` of its records to missing or unreadable images stops the build, naming the
+    first missing file."""
+    lost = ing.image_losses
+    if policy.missing == "drop" or lost == 0 or ing.records_read == 0:
+        return
+    share = lost / ing.records_read
+    if share > policy.max_missing:
+        first = next(q for q in ing.quarantined if q.get("kind", "image") == "image")
+        raise MmdataError(
+            f"source {ing.dataset!r} lost {lost:,} of {ing.records_read:,} records ({share:.1%}) to missing or unreadable images, "
+            f"more than images.max_missing={policy.max_missing:g}; first: {first['image']} ({first['reason']}). "
+            "Restore the images, or set images.missing=drop to build without them",
+            file=first.get("file"), record=first.get("record_id"), field="image",
+        )  # fmt: skip
+
+
+def quarantine_table(ingested: list[Ingested]) -> pa.Table:
+    rows = [{k: q.get(k) for k in QUARANTINE_SCHEMA.names} for i in ingested for q in i.quarantined]
+    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()

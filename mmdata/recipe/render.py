@@ -127,9 +127,12 @@ def _render_jinja(sub: pl.DataFrame, template, hint: str) -> tuple[list[str], li
     return users, assistants
 
 
-def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, templates_dir: str | None, seed: int) -> pa.Table:
+def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, templates_dir: str | None, seed: int,
+                 compiled: bool = True) -> pa.Table:  # fmt: skip
     """``items`` has columns j, dataset, task, positions, record_ids, dedup_dropped; ``records`` is the
     combined Record table indexed by ``positions``. Returns Conversation rows plus ``j``.
+    ``compiled=False`` renders every template through the sandbox (the reference the fast path
+    must match byte for byte).
 
     Templates are loaded from ``templates_dir`` in the process that renders (compiled Jinja templates
     do not travel between processes); the bank is cached per process."""
@@ -193,9 +196,9 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
         rendered = []
         for (k, t), sub in tpl.group_by(["tkey", "tidx"], maintain_order=True):
             template, _, hint = pool_list[k][t]
-            compiled = compile_template(template, hint)
-            if compiled is not None:
-                user_seg, asst_seg = compiled
+            fast = compile_template(template, hint) if compiled else None
+            if fast is not None:
+                user_seg, asst_seg = fast
                 out = sub.select("j", "turn", to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))
             else:
                 users, assistants = _render_jinja(sub, template, hint)

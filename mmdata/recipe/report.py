@@ -43,6 +43,22 @@ def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
     rows = [[n, counts[n]["records_in"], counts[n]["items_after_merge"], counts[n]["dedup_dropped"], counts[n]["sampled"],
              f"{counts[n]['epochs']:.2f}", f"{counts[n]['share']:.3f}"] for n in names]  # fmt: skip
     sections.append(("Counts", table(["dataset", "records in", "items after merge", "dedup dropped", "sampled", "epochs", "share"], rows)))
+    src = manifest["sources"]
+    aside = [[n, src[n]["records_read"], src[n]["set_aside"], ", ".join(f"{k}: {v}" for k, v in src[n]["set_aside_by_reason"].items()) or "–",
+              src[n]["filtered"]] for n in sorted(src)]  # fmt: skip
+    body = table(["dataset", "records read", "set aside", "why", "left out by split/languages"], aside)
+    qfile = out / "quarantine.parquet"
+    if qfile.exists():
+        import pyarrow.parquet as pq
+
+        q = pq.read_table(qfile)
+        if q.num_rows:
+            first = q.slice(0, 50).to_pylist()
+            body += table(["dataset", "record", "file", "image", "reason"],
+                          [[r["dataset"], r["record_id"], r["file"], r["image"] or "", r["reason"]] for r in first])  # fmt: skip
+            if q.num_rows > 50:
+                body += f"<p>… and {q.num_rows - 50:,} more in quarantine.parquet</p>"
+    sections.append(("Set aside (quarantine.parquet)", body))
     usage = sorted(manifest["template_usage"].items(), key=lambda kv: -kv[1])[:40]
     sections.append(("Template usage (top 40)", table(["template", "items"], [[k, v] for k, v in usage])))
     sections.append(("Identity", table(["key", "value"], [["recipe", manifest["recipe"]["name"]], ["seed", manifest["seed"]],

@@ -17,38 +17,146 @@ coarse + multi     one of the task's ≥10 templates, with an empty hint
 With probability ``inverted_ratio`` (per task overridable) an item uses the inverted pool of the same
 kind instead: input and target swap (VQA → question generation, REC → REG, caption → request, MC →
 question or distractor writing). Conversation tasks (``v_inst``, ``t_inst``, ``decompress``) are never templated.
+
+The rendering contract: a template sees exactly :data:`VARIABLES` (anything else is an undefined
+variable, an error); the vectorised fast path (:mod:`mmdata.recipe.compiled`) gives the same bytes
+or the same error as this sandbox. Rendering is bounded: a rendered part longer than
+:data:`MAX_CHARS` characters, an expression building a string or list that large, or a render that
+runs longer than :data:`TIME_LIMIT` seconds is an error naming the template and record.
 """
 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import jinja2
-import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
-from mmdata.errors import MmdataError, yaml_error
-from mmdata.schema import TASKS
+from mmdata.config import read_yaml
+from mmdata.errors import MmdataError
+from mmdata.schema import CONVERSATION_TASKS, TASK_FIELDS, TASKS
 
-NATIVE_TASKS = ("v_inst", "t_inst", "decompress")
+NATIVE_TASKS = CONVERSATION_TASKS
+# the variables a template may use (templates/README.md documents them); lists are choices/distractors
+VARIABLES = ("hint", "question", "answer", "context", "phrase", "caption", "bbox", "choices", "options", "answer_letter",
+             "distractors")  # fmt: skip
+STRING_VARIABLES = tuple(v for v in VARIABLES if v not in ("choices", "distractors"))
+MAX_CHARS = 100_000  # per rendered user or assistant part
+TIME_LIMIT = 2.0  # seconds per template render
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-REQUIRED = {
-    "vqa_open": ("question", "answer"),
-    "ocr_vqa": ("question", "answer"),
-    "vqa_mc": ("question", "choices", "answer_idx"),
-    "rec": ("phrase", "bbox"),
-    "reg": ("phrase", "bbox"),
-    "caption": ("caption",),
-}
+REQUIRED = TASK_FIELDS
+
+
+class RenderLimit(jinja2.exceptions.SecurityError):
+    """A render went past :data:`MAX_CHARS` or :data:`TIME_LIMIT`."""
+
+
+_deadline = threading.local()
+
+
+def _tick() -> None:
+    end = getattr(_deadline, "t", None)
+    if end is not None and time.monotonic() > end:
+        raise RenderLimit(f"rendering took longer than {TIME_LIMIT:g}s")
+
+
+def _too_big(value) -> bool:
+    return isinstance(value, str | list | tuple) and len(value) > MAX_CHARS
+
+
+def _check_args(args, kwargs) -> None:
+    _tick()
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_CHARS:
+            raise RenderLimit(f"a numeric argument above {MAX_CHARS:,} is refused")
+
+
+def _bounded(f):
+    """A Jinja filter with its arguments and result bounded like calls (filters bypass ``call``)."""
+    import functools
+
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        _check_args(args[1:], kwargs)
+        out = f(*args, **kwargs)
+        if _too_big(out):
+            raise RenderLimit(f"a filter builds more than {MAX_CHARS:,} characters or items")
+        return out
+
+    return run
+
+
+class _Env(SandboxedEnvironment):
+    """The sandbox, with sizes and time bounded: ``*``, ``**`` and ``+`` are checked before they run
+    (Jinja's sandbox does not fold intercepted operators at compile time), and every call and
+    operator checks the render's deadline."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters = {name: _bounded(f) for name, f in self.filters.items()}
+
+    def call_binop(self, context, operator, left, right):
+        _tick()
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_CHARS:
+                    raise RenderLimit(f"an expression builds more than {MAX_CHARS:,} characters or items")
+        if operator == "**" and isinstance(left, int | float) and isinstance(right, int | float) and abs(right) > 64 and abs(left) > 1:
+            raise RenderLimit("an exponent above 64 is refused")
+        if operator == "+" and isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple) and len(left) + len(right) > MAX_CHARS:
+            raise RenderLimit(f"an expression builds more than {MAX_CHARS:,} characters or items")
+        out = super().call_binop(context, operator, left, right)
+        if _too_big(out):
+            raise RenderLimit(f"an expression builds more than {MAX_CHARS:,} characters or items")
+        return out
+
+    def call(self, __context, __obj, *args, **kwargs):
+        _check_args(args, kwargs)
+        out = super().call(__context, __obj, *args, **kwargs)
+        if _too_big(out):
+            raise RenderLimit(f"a call builds more than {MAX_CHARS:,} characters or items")
+        return out
+
+    def getattr(self, obj, attribute):
+        _tick()
+        return super().getattr(obj, attribute)
 
 
 @cache
 def _env() -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return _Env(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def _render_bounded(template: jinja2.Template, variables: dict) -> str:
+    """``template.render(variables)`` with the output size and time bounded."""
+    _deadline.t = time.monotonic() + TIME_LIMIT
+    try:
+        parts, n = [], 0
+        for chunk in template.generate(variables):
+            n += len(chunk)
+            if n > MAX_CHARS:
+                raise RenderLimit(f"the rendered text is longer than {MAX_CHARS:,} characters")
+            _tick()
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        _deadline.t = None
+
+
+_PY_SPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())  # what str.strip() removes
+
+
+def strip_text(s: str) -> str:
+    """Python's ``str.strip()`` (the fast path strips exactly these characters too)."""
+    return s.strip(_PY_SPACE)
 
 
 @dataclass(frozen=True)
@@ -66,13 +174,18 @@ class Template:
     assistant: jinja2.Template = field(compare=False, repr=False)
 
     def render(self, variables: dict, *, record=None) -> tuple[str, str]:
+        extra = set(variables) - set(VARIABLES)
+        if extra:  # a caller bug, never a user's: templates must see exactly the documented names
+            raise ValueError(f"undocumented template variables {sorted(extra)}")
         try:
-            return self.user.render(variables).strip(), self.assistant.render(variables).strip()
+            return strip_text(_render_bounded(self.user, variables)), strip_text(_render_bounded(self.assistant, variables))
         except jinja2.UndefinedError as e:
             raise MmdataError(f"template {self.id}: {e.message}", file=self.file, record=record, field="variables") from None
+        except RenderLimit as e:
+            raise MmdataError(f"template {self.id}: {e}", file=self.file, record=record) from None
         except jinja2.exceptions.SecurityError as e:
             raise MmdataError(f"template {self.id}: blocked by the sandbox ({e})", file=self.file, record=record) from None
-        except (TypeError, ValueError, IndexError, KeyError) as e:
+        except (TypeError, ValueError, IndexError, KeyError, ArithmeticError, RecursionError) as e:
             raise MmdataError(f"template {self.id}: {type(e).__name__}: {e}", file=self.file, record=record) from None
 
 
@@ -81,10 +194,7 @@ def default_dir() -> Path:
 
 
 def _load_file(path: Path, kind: str) -> tuple[dict, list[Template]]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise yaml_error(e, path) from None
+    doc = read_yaml(path, what="template file").data
     if not isinstance(doc, dict):
         raise MmdataError("a template file must be a YAML mapping", file=path)
     for key in ("task", "templates"):
@@ -187,6 +297,19 @@ class TemplateBank:
 @cache
 def _cached_bank(directory: str) -> TemplateBank:
     return TemplateBank.load(directory or None)
+
+
+def bank_digest(directory: str | Path | None = None) -> tuple[str, str]:
+    """The template directory (``bundled`` for the shipped one) and the SHA-256 over its template
+    files' relative names and bytes: the manifest's record of which templates rendered a mixture."""
+    import hashlib
+
+    d = Path(directory) if directory else default_dir()
+    h = hashlib.sha256()
+    for kind in ("fine", "coarse", "multi"):
+        for f in sorted((d / kind).glob("*.yaml")):
+            h.update(f"{kind}/{f.name}\0".encode() + f.read_bytes() + b"\n")
+    return (str(d.resolve()) if directory else "bundled"), h.hexdigest()
 
 
 # -------------------------------------------------------------------------------------- variables

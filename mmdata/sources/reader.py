@@ -17,14 +17,15 @@ import pyarrow as pa
 
 from mmdata.errors import MmdataError
 from mmdata.io import atomic_write_bytes, dumps_json
-from mmdata.schema import records_to_batch, validate_records
+from mmdata.schema import records_to_batch, reject_reason, validate_records
 from mmdata.sources.base import CorruptImage, ImageResolver, MissingImage
 from mmdata.sources.registry import get
 
 
 @dataclass
 class ReadReport:
-    """What a read saw: record count and quarantined rows (missing or corrupt images)."""
+    """What a read saw: record count and the rows set aside, each with its ``reason`` and ``kind``:
+    ``image`` (missing or undecodable image) or ``content`` (empty target text, no assistant turn)."""
 
     dataset: str = ""
     records: int = 0
@@ -70,15 +71,19 @@ def read(
         for row in adapter.rows(path, resolver):
             src = row.pop("_file", None)
             req = row.get("image")
+            why = reject_reason(row)
+            if why is not None:
+                rep.quarantined.append({"dataset": name, "record_id": str(row["record_id"]), "file": str(src),
+                                        "image": req["path"] if req else None, "kind": "content", "reason": why})  # fmt: skip
+                continue
             if req is not None:
                 try:
                     row["image"] = resolver.ref(
                         req["path"], file=src, record=_label(row["record_id"]), width=req.get("width"), height=req.get("height")
                     )
                 except (MissingImage, CorruptImage) as e:
-                    rep.quarantined.append(
-                        {"dataset": name, "record_id": row["record_id"], "file": str(src), "image": req["path"], "reason": e.message}
-                    )
+                    rep.quarantined.append({"dataset": name, "record_id": str(row["record_id"]), "file": str(src), "image": req["path"],
+                                            "kind": "image", "reason": e.message})  # fmt: skip
                     continue
             buf.append(row)
             n += 1

@@ -99,8 +99,10 @@ def generate(
     *,
     keep_truth: bool = False,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> WorldResult:
-    """Write the world of ``(seed, size)`` to ``out`` (replacing it atomically) and return a summary."""
+    """Write the world of ``(seed, size)`` to ``out`` atomically and return a summary. An existing
+    non-empty ``out`` is replaced only with ``overwrite`` and only if it is an mmdata output."""
     if size not in SIZES:
         raise MmdataError(f"unknown world size {size!r}; choose one of {', '.join(SIZES)}")
     if not 16 <= image_size <= 1024:
@@ -109,7 +111,7 @@ def generate(
     out = Path(out)
     from rich.progress import Progress
 
-    with atomic_dir(out) as tmp, Progress(disable=not progress, transient=True) as bar:
+    with atomic_dir(out, overwrite=overwrite, kind="world") as tmp, Progress(disable=not progress, transient=True) as bar:
         total = cfg.coco_images + cfg.vg_images + cfg.books
         t_img = bar.add_task(f"rendering {total} pool images", total=total)
 
@@ -153,3 +155,21 @@ def generate(
         (tmp / "world.json").write_bytes(dumps_json(manifest))
     scenes = {im.scene.scene_id: im.scene for im in (*coco, *vg, *books)}
     return WorldResult(out, counts, outputs, scenes)
+
+
+def world_inputs(size: str, seed: int, image_size: int) -> dict:
+    """The content key of a world: its arguments and the digest of the generator's code."""
+    from mmdata import cache
+
+    return {"size": size, "seed": seed, "image_size": image_size, "code": cache.code_digest("mmdata.world")}
+
+
+def cached_world(size: str = "small", seed: int = 0, image_size: int = 64, *, progress: bool = False) -> Path:
+    """The world of ``(size, seed, image_size)`` from the content cache, generated on first use.
+    Its key is those arguments and the digest of this package's code, so a generator change makes
+    a new world instead of reusing a stale one."""
+    from mmdata import cache
+
+    entry = cache.run("world", world_inputs(size, seed, image_size), lambda tmp: generate(tmp / "world", size, seed, image_size, progress=progress),
+                      label=f"{size} world (seed {seed}, {image_size} px)")  # fmt: skip
+    return entry.path / "world"

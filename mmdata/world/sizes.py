@@ -4,6 +4,9 @@ for performance benchmarks (≥1M records over a bounded image pool)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+SizeName = Literal["tiny", "small", "full"]  # the world sizes, named once (configs and the CLI use these)
 
 
 @dataclass(frozen=True)
@@ -28,3 +31,6 @@ SIZES: dict[str, WorldSize] = {
     "small": WorldSize(1200, 800, 200, 200, 100, 6, 6, 1.0, 0.5, 1.0, 300, {"zh": 300, "pt": 120, "ar": 120, "tr": 120, "ru": 120}),
     "full": WorldSize(30000, 20000, 5000, 3000, 1500, 12, 10, 0.5, 0.5, 1.0, 5000, {"zh": 5000, "pt": 2000, "ar": 2000, "tr": 2000, "ru": 2000}),
 }
+
+SIZE_NAMES: tuple[str, ...] = get_args(SizeName)
+assert set(SIZE_NAMES) == set(SIZES)

@@ -97,7 +97,7 @@ def test_deterministic(world, bench, tmp_path):
 
 
 def test_spec_file_documents_the_generator():
-    spec = yaml.safe_load((ROOT / "benchmarks" / "mmmb-synthetic.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "mmdata" / "presets" / "benchmarks" / "mmmb-synthetic.yaml").read_text())
     assert spec["name"] == "mmmb-synthetic"
     assert list(spec["languages"]) == list(LANGUAGES)
     assert list(spec["categories"]) == list(CATEGORIES)

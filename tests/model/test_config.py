@@ -63,7 +63,7 @@ def test_missing_required_key_and_unknown_preset(tmp_path):
     f.write_text(yaml.safe_dump(data))
     with pytest.raises(MmdataError, match="field 'llm': required key is missing"):
         load_preset(f)
-    with pytest.raises(MmdataError, match="unknown preset 'nope'; known: .*tiny-cpu"):
+    with pytest.raises(MmdataError, match="unknown model 'nope'; shipped: .*tiny-cpu"):
         load_preset("nope")
     (tmp_path / "broken.yaml").write_text("a: [1\n")
     with pytest.raises(MmdataError, match="invalid YAML"):

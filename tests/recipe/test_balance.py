@@ -7,7 +7,7 @@ import pyarrow.dataset as pads
 import pytest
 
 from mmdata.recipe import balance as bal
-from mmdata.recipe import build
+from mmdata.recipe.build import build
 
 from .helpers import ALL, write_recipe
 

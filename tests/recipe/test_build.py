@@ -12,7 +12,7 @@ import time
 import pyarrow.dataset as pads
 import pytest
 
-from mmdata.recipe import build
+from mmdata.recipe.build import build
 from mmdata.schema import validate_conversations
 
 from .helpers import write_recipe
@@ -34,7 +34,7 @@ def test_manifest_has_everything(mix):
         assert key in m
     for c in m["counts"].values():
         assert set(c) >= {"records_in", "items_after_merge", "dedup_dropped", "sampled", "epochs"}
-    assert all(len(s["fingerprint"]) == 64 for s in m["sources"].values())
+    assert all(len(s["ingest_key"]) == 32 for s in m["sources"].values())
     assert sum(m["template_usage"].values()) == m["n_items"] == 800
     assert len(m["files"]["data"]) == 3  # 800 rows, shards of 300
 

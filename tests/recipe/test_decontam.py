@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mmdata.bench.make import make_benchmark
 from mmdata.bench.tsv import load_benchmark
-from mmdata.recipe import build
+from mmdata.recipe.build import build
 from mmdata.recipe.normalize import norm_expr, norm_text
 
 

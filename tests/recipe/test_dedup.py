@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from mmdata.recipe import build
+from mmdata.recipe.build import build
 from mmdata.recipe.dedup_eval import score_dedup
 from mmdata.recipe.merge import merge_groups
 

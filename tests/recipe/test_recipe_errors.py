@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from mmdata.errors import MmdataError
-from mmdata.recipe import build, load_recipe
+from mmdata.recipe.build import build
+from mmdata.recipe.config import load_recipe
 from mmdata.recipe.templates import TemplateBank
 
 GOOD = {"name": "r", "sources": [{"dataset": "vqav2", "path": "sources/vqav2"}]}
@@ -23,26 +24,26 @@ def recipe_with(tmp_path, mutate):
 
 
 CASES = [
-    (lambda d: d.pop("name"), "key 'name': Field required"),
-    (lambda d: d.pop("sources"), "key 'sources': Field required"),
-    (lambda d: d.update(sources=[]), "key 'sources': List should have at least 1 item"),
-    (lambda d: d.update(colour="red"), "key 'colour': unknown key"),
-    (lambda d: d["sources"][0].update(dataset="vqa2"), "key 'sources[0].dataset': unknown dataset 'vqa2'"),
-    (lambda d: d["sources"][0].update(pathh="x"), "key 'sources[0].pathh': unknown key"),
-    (lambda d: d["sources"][0].update(task="vqa"), "key 'sources[0].task': unknown task 'vqa'"),
-    (lambda d: d["sources"][0].update(languages=["xx"]), "key 'sources[0].languages': unknown language 'xx'"),
-    (lambda d: d.update(balance={"strategy": "uniform"}), "key 'balance.strategy': Input should be"),
-    (lambda d: d.update(templates={"inverted_ratio": 1.5}), "key 'templates.inverted_ratio': Input should be less than or equal to 1"),
-    (lambda d: d.update(multiturn={"threshold": -0.1}), "key 'multiturn.threshold': Input should be greater than or equal to 0"),
-    (lambda d: d.update(multiturn={"max_turns": 0}), "key 'multiturn.max_turns': Input should be greater than or equal to 1"),
+    (lambda d: d.pop("name"), "field 'name': required key is missing"),
+    (lambda d: d.pop("sources"), "field 'sources': required key is missing"),
+    (lambda d: d.update(sources=[]), "field 'sources': List should have at least 1 item"),
+    (lambda d: d.update(colour="red"), "field 'colour': unknown key"),
+    (lambda d: d["sources"][0].update(dataset="vqa2"), "field 'sources[0].dataset': unknown dataset 'vqa2'"),
+    (lambda d: d["sources"][0].update(pathh="x"), "field 'sources[0].pathh': unknown key"),
+    (lambda d: d["sources"][0].update(task="vqa"), "field 'sources[0].task': unknown task 'vqa'"),
+    (lambda d: d["sources"][0].update(languages=["xx"]), "field 'sources[0].languages': unknown language 'xx'"),
+    (lambda d: d.update(balance={"strategy": "uniform"}), "field 'balance.strategy': Input should be"),
+    (lambda d: d.update(templates={"inverted_ratio": 1.5}), "field 'templates.inverted_ratio': Input should be less than or equal to 1"),
+    (lambda d: d.update(multiturn={"threshold": -0.1}), "field 'multiturn.threshold': Input should be greater than or equal to 0"),
+    (lambda d: d.update(multiturn={"max_turns": 0}), "field 'multiturn.max_turns': Input should be greater than or equal to 1"),
     (lambda d: d.update(balance={"strategy": "tuned", "weights": {}}), "needs a weight for every source; missing: ['vqav2']"),
     (lambda d: d.update(balance={"weights": {"gqa": 1}}), "balance.weights names datasets not in sources: ['gqa']"),
     (lambda d: d["sources"].append(dict(d["sources"][0])), "dataset(s) listed twice in sources: ['vqav2']"),
-    (lambda d: d.update(output={"formats": ["llava"]}), "key 'output.formats': parquet is always written"),
-    (lambda d: d.update(output={"formats": ["csv"]}), "key 'output.formats[0]': Input should be"),
-    (lambda d: d.update(seed="zero"), "key 'seed': Input should be a valid integer"),
-    (lambda d: d.update(templates={"granularity": "medium"}), "key 'templates.granularity': Input should be 'fine' or 'coarse'"),
-    (lambda d: d.update(balance={"weights": {"vqav2": -1}}), "weight of 'vqav2' must be ≥ 0"),
+    (lambda d: d.update(output={"formats": ["llava"]}), "field 'output.formats': parquet is always written"),
+    (lambda d: d.update(output={"formats": ["csv"]}), "field 'output.formats[0]': Input should be"),
+    (lambda d: d.update(seed="zero"), "field 'seed': Input should be a valid integer"),
+    (lambda d: d.update(templates={"granularity": "medium"}), "field 'templates.granularity': Input should be 'fine' or 'coarse'"),
+    (lambda d: d.update(balance={"weights": {"vqav2": -1}}), "field 'balance.weights.vqav2': Input should be greater than 0"),
 ]
 
 
@@ -77,7 +78,7 @@ def test_set_overrides_and_their_errors(tmp_path):
         load_recipe(p, ["seed"])
     with pytest.raises(MmdataError, match="no list item '4' at sources.4"):
         load_recipe(p, ["sources.4.path=x"])
-    with pytest.raises(MmdataError, match="key 'balance.strategy': Input should be"):
+    with pytest.raises(MmdataError, match="field 'balance.strategy': Input should be"):
         load_recipe(p, ["balance.strategy=random"])
 
 

@@ -10,7 +10,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from mmdata.recipe import build
+from mmdata.recipe.build import build
 from mmdata.recipe.check import check_templates
 from mmdata.recipe.templates import TemplateBank, fmt_bbox
 from mmdata.schema import TASKS

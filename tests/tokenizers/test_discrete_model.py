@@ -90,7 +90,7 @@ def test_decompression_task_through_the_builder(trained, tiny_world, tmp_path):
     """`mmdata tokenizer decompress-data` → a recipe mixing it with VQAv2 → a discrete model trains on
     it (code targets in the loss); a projector model refuses it."""
     from mmdata.model.tokenizers.decompress import write_decompress_source
-    from mmdata.recipe import build
+    from mmdata.recipe.build import build
 
     d, _, _ = trained
     write_decompress_source(tmp_path / "world-dec", world=tiny_world)

@@ -144,7 +144,7 @@ def vision_sha(vision) -> str:
     return h.hexdigest()[:20]
 
 
-def save_tokenizer(out: str | Path, tok: Tokenizer, *, meta: dict, metrics: dict, vision=None) -> Path:
+def save_tokenizer(out: str | Path, tok: Tokenizer, *, meta: dict, metrics: dict, vision=None, overwrite: bool = False) -> Path:
     """Write a tokenizer directory atomically (see module docstring)."""
     from mmdata import __version__
     from mmdata.model.checkpoint import save_tensors
@@ -153,7 +153,7 @@ def save_tokenizer(out: str | Path, tok: Tokenizer, *, meta: dict, metrics: dict
     cfg.pop("tokenizer", None)
     info = {"kind": KIND, "version": VERSION, "tokenizer_kind": tok.kind, "config": cfg, "dims": asdict(tok.dims),
             "metrics": metrics, "mmdata": __version__, "torch": str(torch.__version__), **meta}  # fmt: skip
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite, kind="tokenizer") as tmp:
         save_tensors(tok.state_dict(), tmp / "tokenizer.safetensors")
         atomic_write_bytes(tmp / "tokenizer.json", dumps_json(info))
         atomic_write_bytes(tmp / "metrics.json", dumps_json(metrics))

@@ -6,26 +6,24 @@ from pathlib import Path
 
 import typer
 
-from mmdata.errors import MmdataError, yaml_error
+from mmdata.errors import MmdataError
+from mmdata.model.config import Aggregate, CodebookMode, DiscreteKind
 
 
 def tokenizer_preset(preset: str, changes: dict, sets: list[str]):
     """The discrete preset ``preset`` with its ``discrete`` section changed by the command's options."""
-    import yaml
-
+    from mmdata.config import apply_overrides, read_mapping
     from mmdata.model.config import merge, preset_from_dict, resolve_preset
-    from mmdata.recipe.config import apply_overrides
 
     path = resolve_preset(preset)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise yaml_error(e, path) from None
-    if not isinstance(data, dict) or not isinstance(data.get("discrete"), dict):
+    doc = read_mapping(path, what="model preset")
+    data = doc.data
+    if not isinstance(data.get("discrete"), dict):
         raise MmdataError("tokenizers train on a discrete preset's backbones (one with a 'discrete' section, e.g. tiny-cpu-discrete)", file=path,
                           field="discrete")  # fmt: skip
-    data["discrete"] = apply_overrides(merge(data["discrete"], changes), sets, file=path)
-    return preset_from_dict(data, file=path)
+    data["discrete"] = merge(data["discrete"], changes)
+    apply_overrides(data, [f"discrete.{s}" for s in sets], file=path, doc=doc)
+    return preset_from_dict(data, doc=doc)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,19 +33,25 @@ def register(app: typer.Typer) -> None:
 
     @tok.command("train")
     def train_cmd(
-        kind: str = typer.Option(..., "--kind", help="vqvae | seed | kmeans"),
+        kind: DiscreteKind = typer.Option(..., "--kind", help="vqvae | seed | kmeans"),
         out: Path = typer.Option(..., "--out", help="Tokenizer directory to write (metrics.json inside)."),
-        stacked: int = typer.Option(1, "--stacked", help="D codes per position (stacked quantization)."),
-        aggregate: str = typer.Option("cumsum", "--aggregate", help="cumsum | concat: how a position's D codes combine."),
-        codebook_mode: str = typer.Option("none", "--codebook-mode", help="none | frozen-llm | dual | language-driven (UniCode; vqvae)."),
-        codebook_size: int | None = typer.Option(None, "--codebook-size", help="K codes (default: the preset's)."),
+        stacked: int = typer.Option(1, "--stacked", min=1, max=8, help="D codes per position (stacked quantization)."),
+        aggregate: Aggregate = typer.Option("cumsum", "--aggregate", help="cumsum | concat: how a position's D codes combine."),
+        codebook_mode: CodebookMode = typer.Option("none", "--codebook-mode", help="none | frozen-llm | dual | language-driven (UniCode; vqvae)."),
+        codebook_size: int | None = typer.Option(None, "--codebook-size", min=2, max=65536, help="K codes (default: the preset's)."),
         steps: int | None = typer.Option(None, "--steps", min=1, help="Training steps (default: the preset's)."),
-        seed: int | None = typer.Option(None, "--seed", help="Training seed (default: the preset's)."),
+        seed: int | None = typer.Option(None, "--seed", min=0, help="Training seed (default: the preset's)."),
         preset: str = typer.Option("tiny-cpu-discrete", "--preset", help="Discrete preset giving the backbones (stage 0) and defaults."),
         images: Path | None = typer.Option(None, "--images", help="Train on the images under DIR (default: the stage-0 world's)."),
         sets: list[str] = typer.Option([], "--set", help="Override a key of the discrete section, e.g. --set train.lr=1e-3 (repeatable)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it is an mmdata output."),
     ) -> None:
-        """Train a discrete visual tokenizer on a preset's stage-0 backbones; writes the tokenizer and metrics.json."""
+        """Train a discrete visual tokenizer on a preset's stage-0 backbones; writes the tokenizer and metrics.json.
+
+        Example: mmdata tokenizer train --kind vqvae --stacked 2 --codebook-mode language-driven --out tok
+        """
+        from mmdata import ui
+        from mmdata.io import check_out
         from mmdata.model.tokenizers.train import train_from_preset
 
         changes: dict = {"kind": kind, "stacked": stacked, "aggregate": aggregate, "codebook_mode": codebook_mode, "tokenizer": None}
@@ -57,9 +61,11 @@ def register(app: typer.Typer) -> None:
         if train:
             changes["train"] = train
         p = tokenizer_preset(preset, changes, sets)
-        _, metrics = train_from_preset(p, out, images=images)
-        typer.echo(f"wrote {out} (metrics.json: mse {metrics['recon_mse']:.5f}, psnr {metrics['psnr']:.2f} dB, usage {metrics['usage_pct']:.1f}%, "
-                   f"perplexity {metrics['perplexity']:.1f}, dead codes {metrics['dead_codes']})")  # fmt: skip
+        check_out(out, overwrite=overwrite, inputs=[images])
+        with ui.log_beside(out, f"tokenizer train --kind {kind}"):
+            _, metrics = train_from_preset(p, out, images=images, overwrite=overwrite, log=ui.log.info)
+            ui.log.info(f"wrote {out} (metrics.json: mse {metrics['recon_mse']:.5f}, psnr {metrics['psnr']:.2f} dB, usage {metrics['usage_pct']:.1f}%, "
+                        f"perplexity {metrics['perplexity']:.1f}, dead codes {metrics['dead_codes']})")  # fmt: skip
 
     @tok.command("encode")
     def encode_cmd(
@@ -67,12 +73,19 @@ def register(app: typer.Typer) -> None:
         images: Path = typer.Option(..., "--images", help="Encode every image (.jpg/.jpeg/.png) under DIR."),
         out: Path = typer.Option(..., "--out", help="Output directory: codes.jsonl + manifest.json."),
         batch_size: int = typer.Option(64, "--batch-size", min=1),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it is an mmdata output."),
     ) -> None:
-        """Write the code map of every image: codes.jsonl (one line per image) and manifest.json."""
+        """Write the code map of every image: codes.jsonl (one line per image) and manifest.json.
+
+        Example: mmdata tokenizer encode --tokenizer tok --images world/images/coco --out codes
+        """
+        from mmdata import ui
+        from mmdata.io import check_out
         from mmdata.model.tokenizers.encode import encode_images
 
-        summary = encode_images(tokenizer, images, out, batch_size=batch_size)
-        typer.echo(f"wrote {summary['images']} code maps of shape {summary['shape']} to {out}")
+        check_out(out, overwrite=overwrite, inputs=[images, tokenizer])
+        summary = encode_images(tokenizer, images, out, batch_size=batch_size, overwrite=overwrite)
+        ui.log.info(f"wrote {summary['images']} code maps of shape {summary['shape']} to {out}")
 
     @tok.command("decompress-data")
     def decompress_cmd(
@@ -80,9 +93,16 @@ def register(app: typer.Typer) -> None:
         world: Path | None = typer.Option(None, "--world", help="A world directory: its training-pool images."),
         images: Path | None = typer.Option(None, "--images", help="Or every image under DIR."),
         limit: int | None = typer.Option(None, "--limit", min=1, help="At most N images."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it is an mmdata output."),
     ) -> None:
-        """Write UniCode's in-context image-decompression task as a source (dataset `decompress`) for recipes."""
+        """Write UniCode's in-context image-decompression task as a source (dataset `decompress`) for recipes.
+
+        Example: mmdata tokenizer decompress-data --world world --out world/sources/decompress
+        """
+        from mmdata import ui
+        from mmdata.io import check_out
         from mmdata.model.tokenizers.decompress import write_decompress_source
 
-        summary = write_decompress_source(out, world=world, images=images, limit=limit)
-        typer.echo(f"wrote {summary['conversations']} decompression conversations to {out} (recipe: {{dataset: decompress, path: {out}}})")
+        check_out(out, overwrite=overwrite, inputs=[world, images])
+        summary = write_decompress_source(out, world=world, images=images, limit=limit, overwrite=overwrite)
+        ui.log.info(f"wrote {summary['conversations']} decompression conversations to {out} (recipe: {{dataset: decompress, path: {out}}})")

@@ -58,7 +58,7 @@ def _world_images(world: Path) -> list[tuple[Path, str]]:
 
 
 def write_decompress_source(out: str | Path, *, world: str | Path | None = None, images: str | Path | None = None,
-                            limit: int | None = None) -> dict:  # fmt: skip
+                            limit: int | None = None, overwrite: bool = False) -> dict:  # fmt: skip
     """Write the decompression source for a world's training images (``world``) or for every image
     under ``images``; returns a summary. Exactly one of the two is given."""
     from mmdata.model.tokenizers.train import image_files
@@ -71,7 +71,7 @@ def write_decompress_source(out: str | Path, *, world: str | Path | None = None,
         root = Path(images)
         found = [(p, p.relative_to(root).as_posix()) for p in image_files(root)]
     found = found[:limit] if limit else found
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite, inputs=[world, images], kind="source") as tmp:
         for src, rel in found:
             dest = tmp / "images" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

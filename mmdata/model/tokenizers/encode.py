@@ -31,7 +31,7 @@ def _vision_for(tok_dir: Path, info: dict):
     return vision.eval().requires_grad_(False)
 
 
-def encode_images(tokenizer: str | Path, images: str | Path, out: str | Path, *, batch_size: int = 64) -> dict:
+def encode_images(tokenizer: str | Path, images: str | Path, out: str | Path, *, batch_size: int = 64, overwrite: bool = False) -> dict:
     from mmdata.model.tokenizers.train import image_files, load_pixels
     from mmdata.model.vision import ImageTransform
 
@@ -55,7 +55,7 @@ def encode_images(tokenizer: str | Path, images: str | Path, out: str | Path, *,
     stats = code_stats(torch.cat(all_codes), tok.codebook_size)
     manifest = {"tokenizer": str(tok_dir), "kind": tok.kind, "config": info["config"], "images_root": str(root), "images": len(files),
                 "shape": [*grid, tok.layers], "codebook": stats}  # fmt: skip
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, overwrite=overwrite, inputs=[images, tokenizer], kind="codes") as tmp:
         atomic_write_bytes(tmp / "codes.jsonl", b"".join(lines))
         atomic_write_bytes(tmp / "manifest.json", dumps_json(manifest))
     return manifest

@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmdata.errors import MmdataError
-from mmdata.io import cache_dir, dumps_json
 from mmdata.model.quantizer import code_stats
 from mmdata.model.tokenizers import build_tokenizer
 from mmdata.model.tokenizers.base import Dims, save_tokenizer, vision_sha
@@ -128,7 +127,7 @@ def _llm_hash(llm) -> str:
     return hashlib.sha256(w.numpy().tobytes()).hexdigest()
 
 
-def train_tokenizer(cfg, ctx: Context, out: str | Path | None = None, *, log=print) -> tuple[object, dict]:
+def train_tokenizer(cfg, ctx: Context, out: str | Path | None = None, *, log=print, overwrite: bool = False) -> tuple[object, dict]:
     """Train one tokenizer; returns ``(tokenizer, metrics)`` and writes ``out`` when given."""
     from mmdata.model.tokenizers.unicode import LanguageLink
 
@@ -177,7 +176,7 @@ def train_tokenizer(cfg, ctx: Context, out: str | Path | None = None, *, log=pri
     if out is not None:
         meta = {"feature_layer": ctx.feature_layer, "vision_sha": vision_sha(ctx.vision) if tok.space == "features" else None,
                 "images": [str(p) for p in ctx.images[:3]] + (["…"] if len(ctx.images) > 3 else [])}  # fmt: skip
-        save_tokenizer(out, tok, meta=meta, metrics=metrics, vision=ctx.vision if tok.space == "features" else None)
+        save_tokenizer(out, tok, meta=meta, metrics=metrics, vision=ctx.vision if tok.space == "features" else None, overwrite=overwrite)
     return tok, metrics
 
 
@@ -251,35 +250,38 @@ def preset_context(preset, images: str | Path | None = None, *, log=print) -> Co
     return Context(vision, llm, text_tok, paths, preset.vision.feature_layer, caps, docs)
 
 
-def train_from_preset(preset, out: str | Path | None = None, *, images: str | Path | None = None, log=print) -> tuple[object, dict]:
+def train_from_preset(preset, out: str | Path | None = None, *, images: str | Path | None = None, log=print, overwrite: bool = False) -> tuple[object, dict]:
     """Train ``preset.discrete`` on the preset's backbones (``mmdata tokenizer train``)."""
     if preset.discrete is None:
         raise MmdataError("the preset has no 'discrete' section", file=preset.file, field="discrete")
-    return train_tokenizer(preset.discrete, preset_context(preset, images, log=log), out, log=log)
+    return train_tokenizer(preset.discrete, preset_context(preset, images, log=log), out, log=log, overwrite=overwrite)
 
 
-def tokenizer_key(preset) -> str:
+def tokenizer_inputs(preset) -> dict:
+    """What an on-the-fly tokenizer depends on: the ``discrete`` section, the stage-0 backbones it
+    encodes with, and the feature layer."""
     from mmdata.model.stage0 import stage0_key
 
     cfg = preset.discrete.model_dump(mode="json")
     cfg.pop("tokenizer", None)
-    d = {"v": CACHE_VERSION, "discrete": cfg, "stage0": stage0_key(preset), "feature_layer": preset.vision.feature_layer}
-    return hashlib.sha256(dumps_json(d)).hexdigest()[:20]
+    return {"v": CACHE_VERSION, "discrete": cfg, "stage0": stage0_key(preset), "feature_layer": preset.vision.feature_layer}
 
 
 def ensure_tokenizer(preset, *, context: Context | None = None, log=print) -> Path:
-    """The preset's tokenizer trained on the fly, cached under ``$MMDATA_CACHE/tokenizers/<hash>``
-    (the hash covers the ``discrete`` section, the stage-0 backbones and the feature layer).
+    """The preset's tokenizer trained on the fly, from the content cache (:mod:`mmdata.cache`).
     ``context`` reuses already loaded backbones (it must be the preset's, e.g. from :func:`preset_context`)."""
-    dest = cache_dir("tokenizers") / tokenizer_key(preset)
-    if (dest / "tokenizer.json").is_file():
-        log(f"tokenizer: reusing cached {dest}")
-        return dest
-    if context is None:
-        train_from_preset(preset, dest, log=log)
-    else:
-        train_tokenizer(preset.discrete, context, dest, log=log)
-    return dest
+    from mmdata import cache
+
+    def fill(tmp: Path) -> None:
+        if context is None:
+            train_from_preset(preset, tmp / "tokenizer", log=log)
+        else:
+            train_tokenizer(preset.discrete, context, tmp / "tokenizer", log=log)
+
+    entry = cache.run("tokenizer", tokenizer_inputs(preset), fill, label=f"{preset.discrete.kind} tokenizer")
+    if entry.hit:
+        log(f"tokenizer: reusing cached {entry.path}")
+    return entry.path / "tokenizer"
 
 
 def read_metrics(d: str | Path) -> dict:

@@ -1,0 +1,1 @@
+"""Shipped presets, one folder per kind: recipes/, models/, suites/, benchmarks/ (see mmdata.config)."""

@@ -1,0 +1,321 @@
+"""The build's stages, in order. Each is a function of one :class:`BuildState` that reads what the
+stages before it left there and adds its own results; :mod:`mmdata.recipe.build` runs them.
+
+=============  ==========================================================================
+ingest         every active source through its adapter (content-cached); per-source losses
+               checked against the recipe's ``images`` policy
+decontaminate  drop Records that show a benchmark image or ask its question (optional)
+group_dedup    group per image, dedup (none / exact / semantic), chunk into ≤ max_turns items
+balance        per-dataset quotas from the strategy, seeded sampling with epochs, training order
+render         templates → Conversation rows, streamed into shards (and LLaVA JSON)
+write          dedup audit, sampling record, quarantine, manifest, report, HF copy
+=============  ==========================================================================
+
+Work that splits into independent parts (merging groups, rendering items) goes through the engine
+(:mod:`mmdata.recipe.engine`), so the local and Ray engines run the same functions on the same
+parts and produce the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mmdata.errors import MmdataError
+from mmdata.recipe import balance as bal
+from mmdata.recipe.config import Recipe
+from mmdata.recipe.ingest import Ingested, check_losses, quarantine_table
+from mmdata.recipe.ingest import ingest as ingest_source
+from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, merge_groups
+from mmdata.recipe.normalize import bbox_key_expr, norm_expr
+from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, content_hash, write_hf
+from mmdata.recipe.render import render_items
+from mmdata.recipe.templates import NATIVE_TASKS
+from mmdata.schema import RECORD_SCHEMA
+
+PART_ROWS = 200_000  # records per merge partition (split only at group boundaries)
+RENDER_ROWS = 50_000  # items per render partition
+
+
+@dataclass
+class BuildState:
+    """Everything a build knows, filled in stage by stage."""
+
+    recipe: Recipe
+    base: Path  # the recipe's directory (relative paths resolve against it)
+    tmp: Path  # the output directory being written (renamed into place at the end)
+    engine: object
+    templates_dir: str | None = None
+    bar: object = None  # a rich Progress (disabled when quiet)
+    timings: dict[str, float] = field(default_factory=dict)
+    # ingest
+    ingested: list[Ingested] = field(default_factory=list)
+    records: pa.Table | None = None  # every active source's Records, in recipe order
+    # decontaminate
+    by_source: list[pa.Table] = field(default_factory=list)
+    decon: dict = field(default_factory=lambda: {"benchmarks": [], "dropped": {}, "dropped_total": 0})
+    # group_dedup
+    items: pl.DataFrame | None = None  # one row per merged item, grouped by dataset
+    drops: pa.Table | None = None
+    pairs: pa.Table | None = None
+    emb_stats: dict = field(default_factory=dict)
+    # balance
+    names: list[str] = field(default_factory=list)
+    tasks: dict[str, str] = field(default_factory=dict)
+    n_items: dict[str, int] = field(default_factory=dict)
+    shares: dict[str, float] = field(default_factory=dict)
+    quotas: dict[str, int] = field(default_factory=dict)
+    size: int = 0
+    sampled: pl.DataFrame | None = None  # the mixture's items in training order (column j)
+    sampling: pl.DataFrame | None = None
+    # render / write
+    stats: MixtureStats = field(default_factory=MixtureStats)
+    shards: list[Path] = field(default_factory=list)
+    content_hash: str = ""
+
+    def task(self, label: str, total: int):
+        return self.bar.add_task(label, total=total) if self.bar is not None else None
+
+    def advance(self, task, k: int = 1) -> None:
+        if self.bar is not None and task is not None:
+            self.bar.advance(task, k)
+
+    @property
+    def image_roots(self) -> dict[str, str]:
+        return {i.dataset: i.image_root for i in self.ingested}
+
+
+# ------------------------------------------------------------------------------------------ 1.
+
+
+def ingest(state: BuildState) -> None:
+    r = state.recipe
+    t = state.task("ingest sources", len(r.active_sources))
+    for s in r.active_sources:
+        ing = ingest_source(s, r.resolved_path(s.path, state.base))
+        check_losses(ing, r.images)
+        state.ingested.append(ing)
+        state.advance(t)
+    tables = [i.table for i in state.ingested]
+    state.records = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
+    state.by_source = tables
+
+
+# ------------------------------------------------------------------------------------------ 2.
+
+
+def decontaminate(state: BuildState) -> None:
+    r = state.recipe
+    if not r.decontaminate:
+        return
+    from mmdata.recipe.decontam import decontaminate as run
+
+    paths = [r.resolved_path(p, state.base) for p in r.decontaminate]
+    state.records, state.decon = run(state.records, paths, r.decontaminate_by)
+    col = state.records.column("dataset")
+    state.by_source = [state.records.filter(pc.equal(col, s.dataset)) for s in r.active_sources]
+
+
+# ------------------------------------------------------------------------------------------ 3.
+
+
+def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
+    """One row per Record: its group, position, dedup key (only where exact dedup runs) and dedup text
+    (only where semantic dedup runs). Text is normalised only for the sources that need it."""
+    frames, offset = [], 0
+    for t in tables:
+        if t.num_rows == 0:
+            continue
+        ds = t.column("dataset")[0].as_py()
+        turns, dedup = per_source[ds]
+        df = pl.from_arrow(t.select(["dataset", "task", "record_id", "image"]))
+        native = df["task"][0] in NATIVE_TASKS
+        img = pl.col("image").struct.field("path")
+        df = df.with_columns(
+            pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
+            group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
+            pl.when(img.is_null()).then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
+            .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
+            max_turns=pl.lit(1 if native else turns, pl.Int32),
+            dedup=pl.lit("none" if native else dedup),
+        ).drop("image")  # fmt: skip
+        dkey = stext = pl.lit(None, pl.Utf8)
+        if not native and dedup != "none":
+            task = df["task"][0]
+            text = pl.from_arrow(t.select(["question", "answer", "bbox", "phrase", "caption"]))
+            box = bbox_key_expr(pl.col("bbox"))
+            if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
+                key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
+            elif task in ("rec", "reg"):
+                key, sem = box, pl.concat_str([norm_expr(pl.col("phrase")), box], separator=" ")
+            elif task == "caption":
+                key = sem = norm_expr(pl.col("caption"))
+            else:
+                key = sem = pl.lit(None, pl.Utf8)
+            cols = text.select((key if dedup == "exact" else pl.lit(None, pl.Utf8)).alias("dkey"),
+                               (sem if dedup == "semantic" else pl.lit(None, pl.Utf8)).alias("stext"))  # fmt: skip
+            df = pl.concat([df, cols], how="horizontal")
+        else:
+            df = df.with_columns(dkey.alias("dkey"), stext.alias("stext"))
+        frames.append(df)
+        offset += t.num_rows
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def _partitions(work: pl.DataFrame) -> list[pa.Table]:
+    """Split the work table into group-aligned parts (per dataset, then at group boundaries)."""
+    parts = []
+    for ds in sorted(work["dataset"].unique().to_list()):
+        sub = work.filter(pl.col("dataset") == ds).sort(["group", "pos"])
+        if sub.height <= PART_ROWS:
+            parts.append(sub)
+            continue
+        g = sub["group"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        cut, last = [], 0
+        for s in starts:
+            if s - last >= PART_ROWS:
+                cut.append(s)
+                last = s
+        bounds = [0, *cut, sub.height]
+        parts += [sub.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    cols = ["dataset", "task", "group", "pos", "record_id", "dkey", "emb", "max_turns", "dedup"]
+    return [p.select(cols).to_arrow() for p in parts]
+
+
+def group_dedup(state: BuildState) -> None:
+    r = state.recipe
+    per_source = {}
+    for s in r.active_sources:
+        turns = s.max_turns or r.multiturn.max_turns
+        # Honeybee dedups only while merging (nturn > 1); a source's own `dedup` key overrides
+        per_source[s.dataset] = (turns, s.dedup or (r.multiturn.dedup if turns > 1 else "none"))
+    work = _work_table(state.by_source, per_source)
+    emb = None
+    sem_mask = work["stext"].is_not_null() if work.height else pl.Series([], dtype=pl.Boolean)
+    if sem_mask.any():
+        from mmdata.recipe.embed import MODEL_ID, EmbeddingCache
+
+        texts = work.filter(sem_mask)["stext"].unique(maintain_order=True).sort().to_list()
+        cache = EmbeddingCache()
+        t = state.task(f"embedding {len(texts):,} unique strings", len(texts))
+        emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
+        index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
+        work = work.join(index, on="stext", how="left").with_columns(
+            pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
+        ).sort("pos")
+        state.emb_stats = {"model": MODEL_ID, "unique_strings": len(texts), "embedded_now": cache.embedded,
+                           "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
+    elif work.height:
+        work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
+    parts = _partitions(work) if work.height else []
+    t = state.task("group, dedup, chunk", 1)
+    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.threshold)
+    state.advance(t)
+    state.drops = pa.concat_tables([m["drops"] for m in merged] or [DROP_SCHEMA.empty_table()])
+    state.pairs = pa.concat_tables([m["pairs"] for m in merged] or [PAIR_SCHEMA.empty_table()])
+    items = pl.from_arrow(pa.concat_tables([m["items"] for m in merged])) if merged else pl.DataFrame()
+    # items grouped by dataset in recipe order (file order inside), so a dataset's k-th item is row start[d] + k
+    names = [s.dataset for s in r.active_sources]
+    if items.height:
+        rank = {d: i for i, d in enumerate(names)}
+        items = items.with_columns(pl.col("dataset").replace_strict(rank, return_dtype=pl.Int32).alias("_r")).sort(["_r", "first_pos"]).drop("_r")
+    state.items = items
+
+
+# ------------------------------------------------------------------------------------------ 4.
+
+
+def balance(state: BuildState) -> None:
+    r = state.recipe
+    names = [s.dataset for s in r.active_sources]
+    state.names = names
+    state.tasks = {i.dataset: (i.table.column("task")[0].as_py() if i.table.num_rows else (s.task or ""))
+                   for i, s in zip(state.ingested, r.active_sources, strict=True)}  # fmt: skip
+    counts = dict(state.items.group_by("dataset").len().iter_rows()) if state.items.height else {}
+    n_items = {d: int(counts.get(d, 0)) for d in names}
+    empty = [d for d in names if n_items[d] == 0]
+    if empty:
+        d = empty[0]
+        ing = next(i for i in state.ingested if i.dataset == d)
+        raise MmdataError(
+            f"source {d!r} contributes no items: {ing.records_read:,} records read, {len(ing.quarantined):,} set aside, "
+            f"{ing.filtered:,} left out by its split/languages filters, {state.decon['dropped'].get(d, {})} decontaminated. "
+            "Fix the source or remove it (recipe key 'exclude')", file=ing.files[0] if ing.files else None, field="sources",
+        )  # fmt: skip
+    b = r.balance
+    p = bal.shares(b.strategy, n_items, state.tasks, cap=b.cap, weights=b.weights)
+    size = b.size or bal.default_size(n_items, b.cap)
+    q = bal.quotas(p, size)
+    zero = [d for d in names if q[d] == 0]
+    if zero:
+        raise MmdataError(f"source {zero[0]!r} gets 0 of {size:,} items (share {p[zero[0]]:.2e}); raise balance.size or its "
+                          "weight, or remove it (recipe key 'exclude')", field="balance")  # fmt: skip
+    start, acc = {}, 0
+    for d in names:
+        start[d], acc = acc, acc + n_items[d]
+    picks = [bal.sample(n_items[d], q[d], r.seed, d) for d in names]
+    rows = np.concatenate([start[d] + idx for d, idx in zip(names, picks, strict=True)]) if picks else np.zeros(0, np.int64)
+    sampling = pl.DataFrame({
+        "dataset": np.repeat(np.array(names, dtype=object), [len(x) for x in picks]).astype(str),
+        "item_index": np.concatenate(picks) if picks else np.zeros(0, np.int64),
+        "epoch": np.concatenate([np.arange(len(x)) // max(1, n_items[d]) for d, x in zip(names, picks, strict=True)]).astype(np.int32),
+    })  # fmt: skip
+    order = np.random.default_rng(np.random.SeedSequence([r.seed, 0x5EED])).permutation(len(rows))
+    state.sampled = state.items[pl.Series(rows[order])].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
+    state.sampling = sampling[pl.Series(order)].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
+    state.n_items, state.shares, state.quotas, state.size = n_items, p, q, size
+
+
+# ------------------------------------------------------------------------------------------ 5.
+
+
+def render(state: BuildState) -> None:
+    r = state.recipe
+    sampled = state.sampled
+    cols = ["j", "dataset", "task", "positions", "record_ids", "dedup_dropped"]
+    parts = [sampled.slice(k, RENDER_ROWS).select(cols).to_arrow() for k in range(0, sampled.height, RENDER_ROWS)]
+    t = state.task(f"render {sampled.height:,} items", len(parts))
+    shards = ShardWriter(state.tmp, r.output.shard_rows)
+    llava = LlavaWriter(state.tmp, state.image_roots) if "llava" in r.output.formats else None
+    for part in state.engine.imap_tables(render_items, parts, records=state.records, policy=r.templates,
+                                         templates_dir=state.templates_dir, seed=r.seed):  # fmt: skip
+        part = part.sort_by("j").drop_columns(["j"])
+        shards.write(part)
+        state.stats.update(part)
+        if llava:
+            llava.write(part)
+        state.advance(t)
+    state.shards = shards.close()
+    if llava:
+        llava.close()
+
+
+# ------------------------------------------------------------------------------------------ 6.
+
+
+def write(state: BuildState) -> None:
+    from mmdata.io import dumps_json
+    from mmdata.recipe.manifest import manifest
+    from mmdata.recipe.report import write_report
+
+    tmp = state.tmp
+    state.content_hash = content_hash(state.shards)
+    pq.write_table(state.drops.drop_columns(["dropped_pos"]), tmp / "dedup.parquet", compression="zstd")
+    pq.write_table(state.pairs, tmp / "dedup_pairs.parquet", compression="zstd")
+    pq.write_table(state.sampling.to_arrow(), tmp / "sampling.parquet", compression="zstd")
+    pq.write_table(quarantine_table(state.ingested), tmp / "quarantine.parquet", compression="zstd")
+    m = manifest(state)
+    (tmp / "manifest.json").write_bytes(dumps_json(m))
+    write_report(tmp, state.stats, m)
+    if "hf" in state.recipe.output.formats:
+        write_hf(state.shards, tmp)
+
+
+STAGES = (ingest, decontaminate, group_dedup, balance, render, write)
