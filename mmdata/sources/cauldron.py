@@ -30,7 +30,6 @@ from mmdata.sources.hub import (
     need_text,
     struct_with,
     text_type,
-    where,
 )
 from mmdata.sources.reader import absent_image
 from mmdata.sources.registry import register
@@ -54,8 +53,9 @@ class CauldronLayout(TableLayout):
     def image_columns(self, schema: pa.Schema) -> list[str]:
         return ["images"]
 
-    def record(self, adapter: Adapter, item: dict, *, file: Path, row: int, split: str, state: dict) -> dict:
-        rid = f"{where(file)}:{row}"
+    def record(self, adapter: Adapter, item: dict, *, file: Path, where: str, subset: str | None, row: int, split: str,
+               state: dict) -> dict:  # fmt: skip
+        rid = f"{where}:{row}"
         requests = []
         for i, value in enumerate(item.get("images") or []):
             req = embedded_request(value, field=f"images[{i}]")
@@ -72,7 +72,7 @@ class CauldronLayout(TableLayout):
             if source is not None and source not in sources:
                 sources.append(source)
         rec = adapter.record(_file=file, split=split, record_id=rid, turns=turns,
-                             extra=extra_json({"subset": file.parent.name, "sources": sources}), **image_fields(requests))  # fmt: skip
+                             extra=extra_json({"subset": subset, "sources": sources}), **image_fields(requests))  # fmt: skip
         if not turns:
             rec["_drop"] = "row has no texts (no turns)"
         return rec

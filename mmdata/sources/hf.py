@@ -77,6 +77,14 @@ class HF(TableAdapter):
             )
         return parquet_files(self.name, path)
 
+    def where(self, path: Path, f: Path) -> str:
+        """The file's path below PATH without its suffix (hub exports nest ``<config>/data/…``)."""
+        return f.stem if path.is_file() else f.relative_to(path).with_suffix("").as_posix()
+
+    def subset_of(self, path: Path, f: Path) -> str | None:
+        rel = "" if path.is_file() else f.parent.relative_to(path).as_posix()
+        return None if rel in ("", ".") else rel
+
     def split_of(self, f: Path) -> str:
         if f.suffix == ".arrow":
             state = f.parent / "state.json"

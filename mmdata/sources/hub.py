@@ -107,11 +107,6 @@ def split_of(f: Path) -> str:
     return split_name(s)
 
 
-def where(f: Path) -> str:
-    """A file's label inside record ids: ``<parent folder>/<stem>`` (the subset and the shard)."""
-    return f"{f.parent.name}/{f.stem}"
-
-
 # ---- arrow types ------------------------------------------------------------------------------------
 
 
@@ -221,7 +216,9 @@ class TableLayout:
     def image_columns(self, schema: pa.Schema) -> list[str]:
         raise NotImplementedError
 
-    def record(self, adapter: Adapter, item: dict, *, file: Path, row: int, split: str, state: dict) -> dict:
+    def record(self, adapter: Adapter, item: dict, *, file: Path, where: str, subset: str | None, row: int, split: str,
+               state: dict) -> dict:  # fmt: skip
+        """One Record dict; ``where`` labels the file inside record ids, ``subset`` goes to ``extra``."""
         raise NotImplementedError
 
 
@@ -243,6 +240,13 @@ class TableAdapter(Adapter):
 
     def split_of(self, f: Path) -> str:
         return split_of(f)
+
+    def where(self, path: Path, f: Path) -> str:
+        """A file's label inside record ids: ``<subset folder>/<shard stem>``."""
+        return f"{f.parent.name}/{f.stem}"
+
+    def subset_of(self, path: Path, f: Path) -> str | None:
+        return f.parent.name
 
     def layout_of(self, f: Path) -> tuple[TableLayout, pa.Schema, list[str]]:
         schema = read_schema(f)
@@ -273,9 +277,9 @@ class TableAdapter(Adapter):
         state: dict = {}
         for f in self.files(path):
             lay, _, cols = self.layout_of(f)
-            split = self.split_of(f)
+            split, where, subset = self.split_of(f), self.where(path, f), self.subset_of(path, f)
             row = 0
             for batch in iter_batches(f, cols):
                 for item in batch.to_pylist():
-                    yield lay.record(self, item, file=f, row=row, split=split, state=state)
+                    yield lay.record(self, item, file=f, where=where, subset=subset, row=row, split=split, state=state)
                     row += 1

@@ -32,7 +32,6 @@ from mmdata.sources.hub import (
     need_text,
     struct_with,
     text_type,
-    where,
 )
 from mmdata.sources.llava import ROLE_MAP
 from mmdata.sources.reader import absent_image
@@ -68,10 +67,11 @@ class ConversationLayout(TableLayout):
     def image_columns(self, schema: pa.Schema) -> list[str]:
         return ["images"] if "images" in schema.names else (["image"] if "image" in schema.names else [])
 
-    def record(self, adapter: Adapter, item: dict, *, file: Path, row: int, split: str, state: dict) -> dict:
+    def record(self, adapter: Adapter, item: dict, *, file: Path, where: str, subset: str | None, row: int, split: str,
+               state: dict) -> dict:  # fmt: skip
         cid = item.get("id")
         if cid is None:
-            rid = f"{where(file)}:{row}"
+            rid = f"{where}:{row}"
         else:
             seen = state.setdefault("seen", {})
             k = seen.get(str(cid), 0)
@@ -95,7 +95,7 @@ class ConversationLayout(TableLayout):
         else:
             req = embedded_request(item.get("image"), field="image")
             requests = [req] if req is not None else []
-        extra = {"subset": file.parent.name, "data_source": item.get("data_source")}
+        extra = {"subset": subset, "data_source": item.get("data_source")}
         rec = adapter.record(_file=file, split=split, record_id=rid, turns=turns, extra=extra_json(extra), **image_fields(requests))
         if not turns:
             rec["_drop"] = "conversation has no turns"

@@ -17,8 +17,16 @@ from pathlib import Path
 
 from mmdata.errors import MmdataError
 from mmdata.io import atomic_write_bytes, dumps_json, load_json
-from mmdata.sources.base import Adapter, ImageResolver, box_xywh_to_norm, extra_json, need, need_list_of
-from mmdata.sources.common import need_dim, need_obj, need_relpath, top_list
+from mmdata.sources.base import (
+    Adapter,
+    ImageResolver,
+    _tname,
+    box_xywh_to_norm,
+    extra_json,
+    need,
+    need_list_of,
+)
+from mmdata.sources.common import need_dim, need_obj, need_relpath
 from mmdata.sources.plain_pickle import load_plain_pickle
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
@@ -27,7 +35,9 @@ from mmdata.sources.registry import register
 def load_refs(path: Path) -> list:
     """The list of refs from ``refs(<splitBy>).json`` or, safely, from the published ``.p`` pickle."""
     doc = load_plain_pickle(path) if path.suffix == ".p" else load_json(path)
-    return top_list(doc, file=path, what="refs")
+    if not isinstance(doc, list):
+        raise MmdataError(f"expected a list of refs at the top level, got {_tname(doc)}", file=path, record="(top level)")
+    return doc
 
 
 @dataclass(frozen=True)
