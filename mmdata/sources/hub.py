@@ -70,7 +70,8 @@ def iter_batches(f: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
     """Record batches of ``columns`` of ``f``, at most :data:`BATCH_ROWS` rows each (parquet)."""
     try:
         if f.suffix == ".parquet":
-            it = pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False)
+            # pre_buffer=False: pyarrow's default pre-buffering would hold the file's column chunks in memory
+            it = pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False)
         else:
             reader = _open_arrow(f)
             whole = reader if isinstance(reader, pa.ipc.RecordBatchStreamReader) else _file_batches(reader)

@@ -120,6 +120,27 @@ def test_parquet_is_read_in_bounded_batches(tmp_path):
     assert t.num_rows == n and t.column("record_id")[n - 1].as_py() == f"{tmp_path.name}/train-00000-of-00001:{n - 1}"
 
 
+def test_reading_never_holds_the_whole_file(tmp_path):
+    """Arrow memory in use while streaming a 24 MB shard stays a small fraction of the file."""
+    import random
+
+    rng = random.Random(0)
+    f = tmp_path / "train-00000-of-00001.parquet"
+    schema = PARQUET_SCHEMAS[frozenset({"images", "texts"})]
+    with pq.ParquetWriter(f, schema, compression="none") as w:
+        for _ in range(16):  # row groups of 500 rows, ~1.5 MB each
+            rows = [{"images": [{"bytes": rng.randbytes(3000), "path": None}], "texts": [{"user": "q", "assistant": "a", "source": "s"}]}
+                    for _ in range(500)]  # fmt: skip
+            w.write_table(pa.Table.from_pylist(rows, schema=schema))
+    size = f.stat().st_size
+    base, peak, n = pa.total_allocated_bytes(), 0, 0
+    for batch in iter_batches(f, ["images", "texts"]):
+        n += batch.num_rows
+        peak = max(peak, pa.total_allocated_bytes() - base)
+    assert n == 8000 and size > 20e6
+    assert peak < size / 4, (peak, size)
+
+
 # ---- quarantine: absent and undecodable embedded images; rows with no turns ---------------------------------
 
 
