@@ -6,6 +6,9 @@ Accepted under PATH: a ``Dataset.save_to_disk`` directory (``state.json`` + ``da
 one such directory per split), or ``*.parquet`` files anywhere below PATH. The layout is detected
 per file from its columns: ``images`` + ``texts`` → The Cauldron's; ``conversations`` → the
 conversation layout (``image`` or ``images``); anything else is one error naming the file.
+``record_id`` is the row's ``id`` where the layout has one, else ``<file path below PATH>:<row>``;
+``extra.subset`` is the file's folder below PATH; the split comes from ``state.json``, the
+DatasetDict split folder, or the shard name (``validation-00000-of-00001`` → val).
 """
 
 from __future__ import annotations

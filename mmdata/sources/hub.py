@@ -67,7 +67,7 @@ def read_schema(f: Path) -> pa.Schema:
 
 
 def iter_batches(f: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """Record batches of ``columns`` of ``f``, at most :data:`BATCH_ROWS` rows each (parquet)."""
+    """Record batches of ``columns`` of ``f`` (parquet or arrow), at most :data:`BATCH_ROWS` rows each."""
     try:
         if f.suffix == ".parquet":
             # pre_buffer=False: pyarrow's default pre-buffering would hold the file's column chunks in memory
