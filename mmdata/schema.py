@@ -17,6 +17,10 @@ image           struct, null for text-only                  reference, never dec
   .sha256       string                                      hex digest of the image file bytes
   .width        int32                                       pixels (read from the header / annotation)
   .height       int32
+images          list<struct> (as ``image``), null unless    every image of a multi-image record, in order
+                the record has more than one image          (The Cauldron's multi-image rows); when set it
+                                                            holds at least two references and ``image``
+                                                            equals its first element
 language        string, not null                            BCP-47 (en, zh, pt, ar, tr, ru, …)
 question        string                                      question / instruction text
 answer          string                                      canonical short answer (VQA: the consensus
@@ -110,6 +114,7 @@ RECORD_SCHEMA = pa.schema(
         pa.field("record_id", pa.string(), nullable=False),
         pa.field("image_id", pa.string()),
         pa.field("image", IMAGE_REF),
+        pa.field("images", pa.list_(IMAGE_REF)),
         pa.field("language", pa.string(), nullable=False),
         pa.field("question", pa.string()),
         pa.field("answer", pa.string()),
@@ -265,15 +270,49 @@ def validate_records(data: pa.Table | pa.RecordBatch, source: str | None = None)
             fail(int(parents[j]), "turns", f"turn role must be one of {list(ROLES)}")
 
     image = table.column("image").combine_chunks()
-    if image.null_count < n:
-        valid = image.is_valid().to_numpy(zero_copy_only=False)
-        w = pc.fill_null(pc.struct_field(image, "width"), 1).to_numpy(zero_copy_only=False)
-        h = pc.fill_null(pc.struct_field(image, "height"), 1).to_numpy(zero_copy_only=False)
-        sl = pc.fill_null(pc.utf8_length(pc.struct_field(image, "sha256")), 64).to_numpy(zero_copy_only=False)
-        j = _first_true(valid & ((w <= 0) | (h <= 0) | (sl != 64)))
+    j = _first_bad_ref(image)
+    if j is not None:
+        fail(j, "image", "image reference needs positive width/height and a 64-hex sha256")
+
+    images = table.column("images").combine_chunks()
+    if images.null_count < n:
+        has = images.is_valid().to_numpy(zero_copy_only=False)
+        length = pc.fill_null(pc.list_value_length(images), 0).to_numpy(zero_copy_only=False)
+        j = _first_true(has & (length < 2))
         if j is not None:
-            fail(j, "image", "image reference needs positive width/height and a 64-hex sha256")
+            fail(j, "images", f"images holds {int(length[j])} reference(s); it is set only for two or more (else null)")
+        flat = pc.list_flatten(images)
+        parents = pc.list_parent_indices(images).to_numpy(zero_copy_only=False)
+        k = _first_true(flat.is_null().to_numpy(zero_copy_only=False))
+        if k is not None:
+            fail(int(parents[k]), "images", "images holds a null reference")
+        k = _first_bad_ref(flat)
+        if k is not None:
+            fail(int(parents[k]), "images", "image reference needs positive width/height and a 64-hex sha256")
+        rows = np.flatnonzero(has)
+        heads = pc.list_element(images.filter(pa.array(has)), 0)
+        mine = image.filter(pa.array(has))
+        same = pc.and_(
+            pc.fill_null(pc.equal(pc.struct_field(heads, "path"), pc.struct_field(mine, "path")), False),
+            pc.fill_null(pc.equal(pc.struct_field(heads, "sha256"), pc.struct_field(mine, "sha256")), False),
+        ).to_numpy(zero_copy_only=False)
+        j = _first_true(~same)
+        if j is not None:
+            fail(int(rows[j]), "images", "image must equal the first element of images")
     return table
+
+
+def _first_bad_ref(refs: pa.Array) -> int | None:
+    """Index of the first non-null image reference with a non-positive size or a malformed sha256."""
+    import pyarrow.compute as pc
+
+    if refs.null_count == len(refs):
+        return None
+    valid = refs.is_valid().to_numpy(zero_copy_only=False)
+    w = pc.fill_null(pc.struct_field(refs, "width"), 1).to_numpy(zero_copy_only=False)
+    h = pc.fill_null(pc.struct_field(refs, "height"), 1).to_numpy(zero_copy_only=False)
+    sl = pc.fill_null(pc.utf8_length(pc.struct_field(refs, "sha256")), 64).to_numpy(zero_copy_only=False)
+    return _first_true(valid & ((w <= 0) | (h <= 0) | (sl != 64)))
 
 
 def validate_conversations(data: pa.Table | pa.RecordBatch, source: str | None = None) -> pa.Table:
@@ -316,4 +355,7 @@ def reject_reason(row: dict) -> str | None:
             return "no assistant turn with text"
         if not any(t.get("role") == "user" and str(t.get("content") or "").strip() for t in turns):
             return "no user turn with text"
+        opening = next((t.get("role") for t in turns if t.get("role") != "system"), None)
+        if opening != "user":
+            return "conversation opens with the assistant"
     return None

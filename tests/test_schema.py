@@ -13,6 +13,7 @@ from mmdata.schema import (
 )
 
 IMG = {"path": "a.jpg", "sha256": "0" * 64, "width": 4, "height": 4}
+IMG2 = {"path": "b.png", "sha256": "1" * 64, "width": 8, "height": 2}
 
 
 def rec(i, **kw):
@@ -25,12 +26,14 @@ def good_rows():
         rec(1, bbox=[0.1, 0.2, 0.3, 0.4]),
         rec(2, choices=["x", "y"], answer_idx=1),
         rec(3, turns=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]),
+        rec(4, image=IMG, images=[IMG, IMG2, IMG], turns=[{"role": "user", "content": "same?"}]),
     ]
 
 
 def test_valid_table_passes_and_keeps_rows():
     t = validate_records(records_to_batch(good_rows()))
-    assert t.num_rows == 4 and t.schema.names[0] == "dataset"
+    assert t.num_rows == 5 and t.schema.names[0] == "dataset"
+    assert t.column("images").to_pylist()[4] == [IMG, IMG2, IMG]
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,11 @@ def test_valid_table_passes_and_keeps_rows():
         (dict(turns=[{"role": "robot", "content": "x"}]), "turns", "role must be one of"),
         (dict(image={**IMG, "width": 0}), "image", "positive width"),
         (dict(image={**IMG, "sha256": "abc"}), "image", "64-hex"),
+        (dict(image=IMG, images=[IMG]), "images", "set only for two or more"),
+        (dict(image=IMG2, images=[IMG, IMG2]), "images", "must equal the first element"),
+        (dict(images=[IMG, IMG2]), "images", "must equal the first element"),
+        (dict(image=IMG, images=[IMG, {**IMG2, "height": -1}]), "images", "positive width"),
+        (dict(image=IMG, images=[IMG, None]), "images", "null reference"),
     ],
 )
 def test_bad_values_name_column_and_row(row, field, text):
@@ -51,7 +59,7 @@ def test_bad_values_name_column_and_row(row, field, text):
     with pytest.raises(MmdataError) as e:
         validate_records(records_to_batch(rows), source="x.parquet")
     msg = str(e.value)
-    assert f"field '{field}'" in msg and text in msg and "row 4 (record_id=r9)" in msg and msg.startswith("x.parquet")
+    assert f"field '{field}'" in msg and text in msg and "row 5 (record_id=r9)" in msg and msg.startswith("x.parquet")
 
 
 def test_unknown_task_and_missing_column():

@@ -30,7 +30,7 @@ from mmdata.recipe.config import Images, SourceSpec
 from mmdata.schema import RECORD_SCHEMA
 
 # the Record columns a build uses (``extra`` and ``answers`` stay in the cache for inspection tools)
-BUILD_COLUMNS = ("dataset", "task", "split", "record_id", "image", "language", "question", "answer", "choices", "answer_idx",
+BUILD_COLUMNS = ("dataset", "task", "split", "record_id", "image", "images", "language", "question", "answer", "choices", "answer_idx",
                  "bbox", "phrase", "caption", "context", "turns")  # fmt: skip
 QUARANTINE_SCHEMA = pa.schema([("dataset", pa.string()), ("record_id", pa.string()), ("file", pa.string()), ("image", pa.string()),
                                ("kind", pa.string()), ("reason", pa.string())])  # fmt: skip

@@ -85,11 +85,33 @@ def content_hash(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+def llava_turns(turns: list[dict]) -> list[dict]:
+    """Conversation turns in LLaVA's strict form: ``human`` and ``gpt`` alternating, starting with
+    ``human``. A system turn is folded into the first human turn (after its ``<image>`` lines);
+    consecutive turns of one role are joined. (Sources set aside conversations that open with the
+    assistant, so the first non-system turn is always the user's.)"""
+    system = "\n\n".join(t["content"] for t in turns if t["role"] == "system")
+    out: list[dict] = []
+    for t in turns:
+        if t["role"] == "system":
+            continue
+        frm = "human" if t["role"] == "user" else "gpt"
+        if out and out[-1]["from"] == frm:
+            out[-1]["value"] += "\n\n" + t["content"]
+        else:
+            out.append({"from": frm, "value": t["content"]})
+    if system and out:
+        body, images = out[0]["value"], ""
+        while body.startswith("<image>\n"):
+            images, body = images + "<image>\n", body[len("<image>\n") :]
+        out[0]["value"] = images + system + "\n\n" + body
+    return out
+
+
 class LlavaWriter:
     """Streams the LLaVA-Instruct layout: ``[{id, image, conversations: [{from: human|gpt, value}]}]``.
-    ``image`` is an absolute path (a mixture spans several image roots)."""
-
-    ROLE = {"user": "human", "assistant": "gpt", "system": "system"}
+    ``image`` is an absolute path (a mixture spans several image roots), a list of them for a
+    multi-image item (LLaVA-OneVision's form)."""
 
     def __init__(self, out: Path, image_roots: dict[str, str]) -> None:
         self.f = open(out / "llava.json", "wb")  # noqa: SIM115  (closed in close())
@@ -100,9 +122,10 @@ class LlavaWriter:
     def write(self, table: pa.Table) -> None:
         for r in table.select(["id", "images", "turns", "dataset"]).to_pylist():
             item = {"id": r["id"]}
-            if r["images"]:
-                item["image"] = str(self.roots[r["dataset"]] / r["images"][0]["path"])
-            item["conversations"] = [{"from": self.ROLE[t["role"]], "value": t["content"]} for t in r["turns"]]
+            paths = [str(self.roots[r["dataset"]] / i["path"]) for i in r["images"]]
+            if paths:
+                item["image"] = paths[0] if len(paths) == 1 else paths
+            item["conversations"] = llava_turns(r["turns"])
             self.f.write((b"" if self.first else b",") + orjson.dumps(item))
             self.first = False
 

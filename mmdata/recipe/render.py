@@ -22,7 +22,7 @@ from mmdata.recipe.templates import LETTERS, NATIVE_TASKS, REQUIRED, TemplateBan
 from mmdata.schema import CONVERSATION_SCHEMA
 
 IMAGE = "<image>"
-RECORD_COLUMNS = ("record_id", "image", "language", "question", "answer", "choices", "answer_idx", "bbox", "phrase",
+RECORD_COLUMNS = ("record_id", "image", "images", "language", "question", "answer", "choices", "answer_idx", "bbox", "phrase",
                   "caption", "context", "turns")  # fmt: skip
 OUT_SCHEMA = CONVERSATION_SCHEMA.append(pa.field("j", pa.int64(), nullable=False))
 _TEXT = ("question", "answer", "context", "phrase", "caption")
@@ -163,20 +163,27 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     tt = tt.with_columns(turn=pl.int_range(pl.len()).over("j").cast(pl.Int32))
     rec = pl.from_arrow(records.select(list(RECORD_COLUMNS)).take(pa.array(tt["positions"].to_numpy(), pa.int64())))
     tt = pl.concat([tt.drop("positions"), rec], how="horizontal")
-    first = tt.filter(pl.col("turn") == 0).select("j", "image", "language")
-    has_image = first.select("j", pl.col("image").is_not_null().alias("has_image"))
+    # an item shows its first record's images: all of them (multi-image rows), else the one image;
+    # its first user turn starts with one <image> placeholder per image
+    first = tt.filter(pl.col("turn") == 0).select("j", "image", "images", "language")
+    no_images = pl.lit([], dtype=pl.List(first.schema["image"]))
+    first = first.with_columns(
+        pl.when(pl.col("images").is_not_null()).then(pl.col("images"))
+        .when(pl.col("image").is_not_null()).then(pl.concat_list(pl.col("image"))).otherwise(no_images).alias("images"),
+    ).with_columns(prefix=pl.lit(IMAGE + "\n").repeat_by(pl.col("images").list.len()).list.join(""))  # fmt: skip
+    prefix = first.select("j", "prefix")
 
     aggs: list[pl.DataFrame] = []
     # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
     nat = tt.filter(pl.col("task").is_in(list(NATIVE_TASKS)))
     if nat.height:
-        ex = nat.select("j", pl.col("image").is_not_null().alias("has_image"), "turns").explode("turns").unnest("turns")
+        ex = nat.select("j", "turns").join(prefix, on="j", how="left").explode("turns").unnest("turns")
         ex = ex.with_columns(
             content=pl.col("content").str.replace_all(IMAGE + "\n", "", literal=True).str.replace_all("\n" + IMAGE, "", literal=True)
             .str.replace_all(IMAGE, "", literal=True).str.strip_chars(),
             first_user=(pl.col("role") == "user") & ((pl.col("role") == "user").cum_sum().over("j") == 1),
         ).with_columns(
-            content=pl.when(pl.col("has_image") & pl.col("first_user")).then(pl.lit(IMAGE + "\n") + pl.col("content")).otherwise(pl.col("content"))
+            content=pl.when(pl.col("first_user")).then(pl.col("prefix") + pl.col("content")).otherwise(pl.col("content"))
         )  # fmt: skip
         aggs.append(ex.group_by("j", maintain_order=True).agg(pl.struct("role", "content").alias("turns")))
     # --- templated turns
@@ -205,15 +212,14 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
                 out = sub.select("j", "turn").with_columns(pl.Series("user", users, pl.Utf8), pl.Series("assistant", assistants, pl.Utf8))
             rendered.append(out)
         r = pl.concat(rendered).sort(["j", "turn"])
-        r = r.join(has_image, on="j", how="left").with_columns(
-            user=pl.when((pl.col("turn") == 0) & pl.col("has_image")).then(pl.lit(IMAGE + "\n") + pl.col("user")).otherwise(pl.col("user"))
+        r = r.join(prefix, on="j", how="left").with_columns(
+            user=pl.when(pl.col("turn") == 0).then(pl.col("prefix") + pl.col("user")).otherwise(pl.col("user"))
         )  # fmt: skip
         aggs.append(_interleave(r))
     agg = pl.concat(aggs)
     out = it.join(agg, on="j", how="left").join(first, on="j", how="left").sort("j")
     out = out.with_columns(
         pl.concat_str([pl.col("dataset"), pl.col("record_ids").list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
-        pl.when(pl.col("image").is_not_null()).then(pl.concat_list(pl.col("image"))).otherwise(pl.lit([], dtype=pl.List(out.schema["image"]))).alias("images"),
         pl.col("record_ids").alias("source_record_ids"),
     )  # fmt: skip
     table = out.select(OUT_SCHEMA.names).to_arrow()

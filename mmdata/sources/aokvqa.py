@@ -27,6 +27,10 @@ class AOKVQA(Adapter):
     task = "vqa_mc"
     description = "A-OKVQA: knowledge-based multiple-choice and direct-answer questions over COCO 2017."
     layout = "aokvqa_v1p0_<split>.json (list); images/<split>2017/<image_id:012d>.jpg"
+    accepts = (
+        "aokvqa_v1p0_{train,val,test}.json (v1.0; test items have no correct_choice_idx or direct answers)",
+        "images: COCO 2017 folders <split>2017/<image_id:012d>.jpg",
+    )
 
     def files(self, path: Path) -> list[Path]:
         found = self.glob_files(path, "aokvqa_v1p0_*.json")

@@ -170,6 +170,8 @@ class Adapter:
     language: str = "en"
     description: str = ""
     layout: str = ""  # one-line description of the expected files, shown by `mmdata sources list`
+    # every published file / version the adapter reads, one line each (`mmdata sources list`, docs/sources.md)
+    accepts: tuple[str, ...] = ()
 
     def files(self, path: Path) -> list[Path]:
         """The input files that define this source (used for fingerprints). Raise if the layout is absent."""

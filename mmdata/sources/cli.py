@@ -1,4 +1,4 @@
-"""``mmdata sources list|read``: inspect the adapter registry and read native data."""
+"""``mmdata sources list|read|convert-refs``: inspect the adapter registry, read native data, convert refs pickles."""
 
 from __future__ import annotations
 
@@ -20,11 +20,22 @@ def register(app: typer.Typer) -> None:
 
         from mmdata import sources as src
 
-        t = Table("name", "task", "language", "layout", title="mmdata sources")
+        t = Table("name", "task", "language", "layout, then the files and versions it accepts", title="mmdata sources", show_lines=True)
         for n in src.names():
             a = src.get(n)
-            t.add_row(n, a.task, a.language, a.layout)
+            t.add_row(n, a.task, a.language, "\n".join([a.layout, *(f"• {x}" for x in a.accepts)]))
         Console().print(t)
+
+    @sources.command("convert-refs")
+    def convert_refs_cmd(
+        directory: Path = typer.Argument(..., help="A RefCOCO/RefCOCO+/RefCOCOg folder holding refs(<splitBy>).p."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing refs(<splitBy>).json that differs."),
+    ) -> None:
+        """Write refs(<splitBy>).json next to each refs(<splitBy>).p, loading the pickle with no globals (nothing runs)."""
+        from mmdata.sources.refcoco import convert_refs
+
+        for c in convert_refs(directory, overwrite=overwrite):
+            typer.echo(f"{c.status}: {c.target} (from {c.source.name})")
 
     @sources.command("read")
     def read_cmd(

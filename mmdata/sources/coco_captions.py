@@ -26,6 +26,11 @@ class COCOCaptions(Adapter):
     task = "caption"
     description = "COCO Captions: five human captions per COCO image."
     layout = "captions_<subtype>.json (in PATH or PATH/annotations); images/<subtype>/<file_name>"
+    accepts = (
+        "2014: captions_train2014.json, captions_val2014.json; images train2014/COCO_train2014_<id:012d>.jpg",
+        "2017: captions_train2017.json, captions_val2017.json; images train2017/<id:012d>.jpg",
+        "the files in PATH or in PATH/annotations/ (as the annotations_trainval zip extracts)",
+    )
 
     def _files(self, path: Path) -> list[tuple[str, Path]]:
         if path.is_dir() and not any(p.is_file() for p in path.glob(PATTERN)) and (path / "annotations").is_dir():

@@ -2,7 +2,7 @@
 
 Each file is read once per process (content hash and header come from the same bytes) and cached by
 path, invalidated when its size or mtime changes, so a COCO-style pool shared by a dozen sources is
-hashed once per build. PNG, JPEG, GIF and BMP headers are parsed directly; anything else falls back
+hashed once per build. PNG, JPEG, GIF, BMP and WebP headers are parsed directly; anything else falls back
 to Pillow's lazy header read.
 """
 
@@ -19,8 +19,41 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 _CACHE: dict[str, tuple[int, int, str, int, int]] = {}  # path → (size, mtime_ns, sha256, w, h)
 
 
+def image_ext(data: bytes) -> str:
+    """The file extension an image's magic bytes call for: png, jpg, gif, bmp, webp, tif — else ``bin``."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tif"
+    return "bin"
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """Canvas size from a WebP header: lossy (VP8), lossless (VP8L) or extended (VP8X)."""
+    kind = data[12:16]
+    if kind == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    if kind == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a PNG/JPEG/GIF/BMP header, or None when the header is not understood."""
+    """Width and height from a PNG/JPEG/GIF/BMP/WebP header, or None when the header is not understood."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_size(data)
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
         return struct.unpack(">II", data[16:24])
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:

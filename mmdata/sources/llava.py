@@ -41,6 +41,10 @@ class Conversations(Adapter):
         self.with_images = with_images
         shape = "{id, image?, conversations}" if with_images else "{id, conversations}"
         self.layout = f"*.json (a list of {shape}, turns {{from, value}})" + ("; images/<image>" if with_images else "")
+        self.accepts = (
+            f"*.json files holding a list of {shape} (LLaVA-Instruct / ShareGPT style)",
+            "speakers human|user, gpt|assistant|chatgpt|bing|bard, system; empty conversations are skipped",
+        ) + (("images: `image` relative to the image root (e.g. coco/train2017/…)",) if with_images else ())
 
     def files(self, path: Path) -> list[Path]:
         return self.glob_files(path, "*.json")

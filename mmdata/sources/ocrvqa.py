@@ -32,6 +32,10 @@ class OCRVQA(Adapter):
     task = "vqa_open"
     description = "OCR-VQA: questions about book covers (title, author, genre, …)."
     layout = "dataset.json (object keyed by book id); images/<book id><ext of imageURL>"
+    accepts = (
+        "dataset.json as published (split codes 1 train / 2 val / 3 test)",
+        "images: <book id><extension of imageURL> as written by the dataset's download script",
+    )
 
     def files(self, path: Path) -> list[Path]:
         return [single_file(self.name, path, "dataset.json")]

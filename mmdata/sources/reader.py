@@ -1,10 +1,12 @@
 """Streaming reader: adapter rows → validated ``pyarrow.RecordBatch``es of Records.
 
 Adapters yield plain dicts whose ``image`` is a *request* (``{"path", "width", "height"}``, sizes
-optional) and whose ``_file`` names the native file the row came from. The reader resolves image
-requests through one :class:`ImageResolver` per read, so every image is hashed once, and moves rows
-whose image is missing (or, with ``validate=True``, undecodable) to a quarantine list instead of
-failing the run. Any other problem is a one-line :class:`MmdataError`.
+optional; multi-image rows also carry ``images``, a list of requests whose first is ``image``) and
+whose ``_file`` names the native file the row came from. The reader resolves image requests through
+one :class:`ImageResolver` per read, so every image is hashed once, and moves rows whose image is
+missing (or, with ``validate=True``, undecodable) — any of its images, for a multi-image row — to a
+quarantine list instead of failing the run; so are rows an adapter marks with ``_drop`` (a reason).
+Any other problem is a one-line :class:`MmdataError`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def image_request(path: str, width: int | None = None, height: int | None = None
     return {"path": path, "width": width, "height": height}
 
 
+def absent_image(label: str, reason: str) -> dict:
+    """An image request for an image the adapter knows is unavailable (e.g. a hub row whose image
+    struct holds no bytes): the reader quarantines the record with ``reason`` instead of failing."""
+    return {"path": label, "width": None, "height": None, "missing": reason}
+
+
 def read(
     name: str,
     path: str | Path,
@@ -70,21 +78,35 @@ def read(
     try:
         for row in adapter.rows(path, resolver):
             src = row.pop("_file", None)
-            req = row.get("image")
+            drop = row.pop("_drop", None)
+            if drop is not None:  # the adapter sets the row aside itself (e.g. a conversation with no turns)
+                rep.quarantined.append({"dataset": name, "record_id": str(row["record_id"]), "file": str(src), "image": None,
+                                        "kind": "content", "reason": drop})  # fmt: skip
+                continue
+            reqs = row.get("images") or ([row["image"]] if row.get("image") is not None else [])
             why = reject_reason(row)
             if why is not None:
                 rep.quarantined.append({"dataset": name, "record_id": str(row["record_id"]), "file": str(src),
-                                        "image": req["path"] if req else None, "kind": "content", "reason": why})  # fmt: skip
+                                        "image": reqs[0]["path"] if reqs else None, "kind": "content", "reason": why})  # fmt: skip
                 continue
-            if req is not None:
+            refs = []
+            for req in reqs:
                 try:
-                    row["image"] = resolver.ref(
+                    if req.get("missing"):
+                        raise MissingImage(req["missing"])
+                    refs.append(resolver.ref(
                         req["path"], file=src, record=_label(row["record_id"]), width=req.get("width"), height=req.get("height")
-                    )
+                    ))  # fmt: skip
                 except (MissingImage, CorruptImage) as e:
-                    rep.quarantined.append({"dataset": name, "record_id": str(row["record_id"]), "file": str(src), "image": req["path"],
+                    rep.quarantined.append({"dataset": name, "record_id": str(row["record_id"]), "file": str(src), "image": req.get("path"),
                                             "kind": "image", "reason": e.message})  # fmt: skip
-                    continue
+                    break
+            if len(refs) < len(reqs):
+                continue
+            if refs:
+                row["image"] = refs[0]
+                if row.get("images") is not None:
+                    row["images"] = refs
             buf.append(row)
             n += 1
             if limit is not None and n >= limit:

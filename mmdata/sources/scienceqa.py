@@ -26,6 +26,10 @@ class ScienceQA(Adapter):
     task = "vqa_mc"
     description = "ScienceQA multiple-choice science questions (with and without images)."
     layout = "problems.json (object keyed by pid); images/<split>/<pid>/<image>"
+    accepts = (
+        "data/scienceqa/problems.json (all splits in one file; pid_splits.json is not needed)",
+        "images: <split>/<pid>/image.png (the published train/val/test image folders)",
+    )
 
     def files(self, path: Path) -> list[Path]:
         return [single_file(self.name, path, "problems.json")]

@@ -32,6 +32,10 @@ class VGRegions(Adapter):
     task = "rec"
     description = "Visual Genome region descriptions (phrase + box), boxes clipped to the image."
     layout = "region_descriptions.json + image_data.json; images/VG_100K*/<id>.jpg"
+    accepts = (
+        "region_descriptions.json + image_data.json, Visual Genome 1.0 (image key 'id') and 1.2 ('image_id')",
+        "images: VG_100K/ and VG_100K_2/ folders as named in image_data.json urls",
+    )
 
     def files(self, path: Path) -> list[Path]:
         if not path.is_dir():

@@ -7,7 +7,8 @@ Layout of ``DIR``::
     duplicates.jsonl      every planted paraphrase-duplicate group (dataset, image_id, record_ids, …)
     scenes/<pool>.jsonl   scene graphs (the ground truth) of the coco, vg and ocr pools
     images/               shared pools (coco, vg, ocr) and the ScienceQA diagrams
-    sources/<name>/       one native layout per dataset; ``images`` links into the pools
+    sources/<name>/       one native layout per dataset; ``images`` links into the pools (the hub
+                          parquet sets, cauldron and llava_onevision, embed their images instead)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mmdata.world.writers import (
     Output,
     aokvqa,
     captions,
+    hub,
     llava,
     ocrvqa,
     refcoco,
@@ -45,6 +47,7 @@ SOURCE_NAMES = (
     "vqav2", "gqa", "ocrvqa", "vsr", "scienceqa", "aokvqa", "refcoco", "refcoco+", "refcocog", "vg_regions",
     "coco_captions", "llava_instruct", "sharegpt",
     "llava_instruct_zh", "llava_instruct_pt", "llava_instruct_ar", "llava_instruct_tr", "llava_instruct_ru",
+    "cauldron", "llava_onevision",
 )  # fmt: skip
 
 
@@ -72,6 +75,8 @@ def _writers(ctx: Ctx) -> list[Callable[[], Output | list[Output]]]:
         lambda: llava.build_en(ctx),
         lambda: sharegpt.build(ctx),
         lambda: llava.build_multilingual(ctx),
+        lambda: hub.build_cauldron(ctx),
+        lambda: hub.build_onevision(ctx),
     ]
 
 

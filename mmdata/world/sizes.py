@@ -24,12 +24,18 @@ class WorldSize:
     sharegpt: int
     multilingual: dict  # llava_instruct_<lang> conversation counts
     dup_share: float = 0.2  # share of VQA images that get a planted paraphrase duplicate
+    cauldron_rows: int = 0  # hub parquet sets (embedded images): single-image rows of the Cauldron-style set
+    cauldron_pairs: int = 0  # its two-image rows
+    onevision_rows: int = 0  # LLaVA-OneVision-style rows (a share of them text-only)
 
 
 SIZES: dict[str, WorldSize] = {
-    "tiny": WorldSize(48, 32, 10, 12, 6, 6, 5, 1.0, 0.5, 1.0, 10, {"zh": 6, "pt": 4, "ar": 4, "tr": 4, "ru": 4}),
-    "small": WorldSize(1200, 800, 200, 200, 100, 6, 6, 1.0, 0.5, 1.0, 300, {"zh": 300, "pt": 120, "ar": 120, "tr": 120, "ru": 120}),
-    "full": WorldSize(30000, 20000, 5000, 3000, 1500, 12, 10, 0.5, 0.5, 1.0, 5000, {"zh": 5000, "pt": 2000, "ar": 2000, "tr": 2000, "ru": 2000}),
+    "tiny": WorldSize(48, 32, 10, 12, 6, 6, 5, 1.0, 0.5, 1.0, 10, {"zh": 6, "pt": 4, "ar": 4, "tr": 4, "ru": 4},
+                      cauldron_rows=8, cauldron_pairs=4, onevision_rows=10),
+    "small": WorldSize(1200, 800, 200, 200, 100, 6, 6, 1.0, 0.5, 1.0, 300, {"zh": 300, "pt": 120, "ar": 120, "tr": 120, "ru": 120},
+                       cauldron_rows=200, cauldron_pairs=60, onevision_rows=200),
+    "full": WorldSize(30000, 20000, 5000, 3000, 1500, 12, 10, 0.5, 0.5, 1.0, 5000, {"zh": 5000, "pt": 2000, "ar": 2000, "tr": 2000, "ru": 2000},
+                      cauldron_rows=3000, cauldron_pairs=1000, onevision_rows=3000),
 }
 
 SIZE_NAMES: tuple[str, ...] = get_args(SizeName)

@@ -1,8 +1,10 @@
-"""Hand-written miniature copies of each dataset in its real native format (literal JSON).
+"""Hand-written miniature copies of each dataset in its real native format (literal JSON / rows).
 
 Written independently of any generator: every value below is typed by hand, shaped like the files
 the datasets actually publish (extra keys the adapters ignore are kept, as in the real files).
-``write_sample`` materialises one under a directory, with tiny real images in ``images/``.
+``write_sample`` materialises one under a directory, with tiny real images in ``images/``. A
+``.parquet`` file is given as its list of rows and written with the published dataset's column
+types (:data:`PARQUET_SCHEMAS`); embedded images are the bytes of :func:`image_bytes`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from PIL import Image
 
 
@@ -39,9 +43,55 @@ def image_bytes(rel: str, w: int, h: int) -> bytes:
     return buf.getvalue()
 
 
+IMAGE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+TURNS = pa.list_(pa.struct([pa.field("from", pa.string()), pa.field("value", pa.string())]))
+# the column types of the published parquet files, keyed by their column names
+PARQUET_SCHEMAS = {
+    frozenset({"images", "texts"}): pa.schema([
+        pa.field("images", pa.list_(IMAGE)),
+        pa.field("texts", pa.list_(pa.struct([pa.field("user", pa.string()), pa.field("assistant", pa.string()),
+                                              pa.field("source", pa.string())]))),
+    ]),
+    frozenset({"id", "image", "conversations", "data_source"}): pa.schema([
+        pa.field("id", pa.string()), pa.field("image", IMAGE), pa.field("conversations", TURNS), pa.field("data_source", pa.string()),
+    ]),
+    frozenset({"id", "images", "conversations"}): pa.schema([
+        pa.field("id", pa.string()), pa.field("images", pa.list_(IMAGE)), pa.field("conversations", TURNS),
+    ]),
+}  # fmt: skip
+
+
+def parquet_file(rows: Any) -> bytes:
+    """Parquet bytes for a list of row dicts: the published column types when the columns are known,
+    else inferred types; rows that fit no Arrow type (a fuzzer's edits) become JSON text cells."""
+    attempts = []
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        cols = frozenset(k for r in rows for k in r)
+        if cols in PARQUET_SCHEMAS:
+            attempts.append(lambda: pa.Table.from_pylist(rows, schema=PARQUET_SCHEMAS[cols]))
+        attempts.append(lambda: pa.Table.from_pylist(rows))
+        names = sorted({k for r in rows for k in r})
+        attempts.append(lambda: pa.table({n: [_json_text(r.get(n)) for r in rows] for n in names}))
+    attempts.append(lambda: pa.table({"value": [_json_text(rows)]}))
+    for make in attempts:
+        try:
+            sink = pa.BufferOutputStream()
+            pq.write_table(make(), sink)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            continue
+        return sink.getvalue().to_pybytes()
+    raise AssertionError("unreachable: the last attempt always builds a table")
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, default=lambda b: b.hex() if isinstance(b, bytes) else str(b))
+
+
 def encode_file(name: str, value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
+    if name.endswith(".parquet"):
+        return parquet_file(value)
     if name.endswith(".jsonl") and isinstance(value, list):
         lines = ["" if isinstance(v, Blank) else json.dumps(v) for v in value]
         return ("\n".join(lines) + "\n").encode()
@@ -557,7 +607,108 @@ def sharegpt() -> Sample:
     )
 
 
+def embedded(name: str, w: int, h: int, path: str | None = None) -> dict:
+    """An Image struct as the hub stores it: the file's bytes and (often null) its original name."""
+    return {"bytes": image_bytes(name, w, h), "path": path}
+
+
+def cauldron() -> Sample:
+    """Two subsets of The Cauldron, one shard each: one image per row, and several images per row."""
+    return Sample(
+        files={
+            "vqav2/train-00000-of-00001.parquet": [
+                {
+                    "images": [embedded("cauldron-a.png", 24, 16)],
+                    "texts": [
+                        {"user": "What color is the bus?\nAnswer briefly.", "assistant": "Red.", "source": "vqav2"},
+                        {"user": "How many people are on it?", "assistant": "2", "source": "vqav2"},
+                    ],
+                },
+                {
+                    "images": [embedded("cauldron-b.jpg", 12, 20)],
+                    "texts": [{"user": "Is it raining?", "assistant": "No.", "source": "vqav2"}],
+                },
+            ],
+            "mimic_cgd/train-00000-of-00002.parquet": [
+                {
+                    "images": [embedded("cauldron-c.png", 16, 16), embedded("cauldron-d.jpg", 20, 10), embedded("cauldron-a.png", 24, 16)],
+                    "texts": [{"user": "What changed between the images?", "assistant": "The cup moved.", "source": "mimic_cgd"}],
+                },
+            ],
+            "mimic_cgd/train-00001-of-00002.parquet": [
+                {"images": [], "texts": [{"user": "Say hi.", "assistant": "Hi!", "source": "mimic_cgd"}]},
+            ],
+        }
+    )
+
+
+def llava_onevision() -> Sample:
+    return Sample(
+        files={
+            "CLEVR-Math(MathV360K)/train-00000-of-00001.parquet": [
+                {
+                    "id": "CLEVR_train_000123.png",
+                    "image": embedded("ov-a.png", 20, 12, "CLEVR_train_000123.png"),
+                    "conversations": [
+                        {"from": "human", "value": "<image>\nSubtract all red cubes. How many objects are left?"},
+                        {"from": "gpt", "value": "3"},
+                    ],
+                    "data_source": "CLEVR-Math(MathV360K)",
+                },
+                {
+                    "id": "magpie_0001",
+                    "image": None,
+                    "conversations": [
+                        {"from": "system", "value": "You are terse."},
+                        {"from": "human", "value": "Name a prime above 10."},
+                        {"from": "gpt", "value": "11"},
+                    ],
+                    "data_source": "magpie_pro",
+                },
+                {
+                    "id": "CLEVR_train_000123.png",
+                    "image": embedded("ov-b.jpg", 10, 14),
+                    "conversations": [{"from": "human", "value": "<image>\nIs there a sphere?"}, {"from": "gpt", "value": "Yes"}],
+                    "data_source": "CLEVR-Math(MathV360K)",
+                },
+            ],
+        }
+    )
+
+
+def hf() -> Sample:
+    """Hub parquet exports in both layouts under one directory (the layout is detected per file)."""
+    return Sample(
+        files={
+            "cauldron_style/data/train-00000-of-00001.parquet": [
+                {
+                    "images": [embedded("hf-a.png", 8, 6), embedded("hf-b.jpg", 6, 8)],
+                    "texts": [{"user": "Which image is wider?", "assistant": "The first.", "source": "diffs"}],
+                },
+            ],
+            "llava_style/data/validation-00000-of-00001.parquet": [
+                {
+                    "id": "m4-1",
+                    "images": [embedded("hf-b.jpg", 6, 8), embedded("hf-c.png", 10, 10)],
+                    "conversations": [
+                        {"from": "human", "value": "<image>\n<image>\nAre these the same scene?"},
+                        {"from": "gpt", "value": "No."},
+                    ],
+                },
+                {
+                    "id": "m4-2",
+                    "images": [embedded("hf-c.png", 10, 10)],
+                    "conversations": [{"from": "user", "value": "<image>\nDescribe."}, {"from": "assistant", "value": "A grey square."}],
+                },
+            ],
+        }
+    )
+
+
 SAMPLES = {
+    "cauldron": cauldron,
+    "llava_onevision": llava_onevision,
+    "hf": hf,
     "vqav2": vqav2,
     "gqa": gqa,
     "ocrvqa": ocrvqa,

@@ -6,13 +6,15 @@ below are typed by hand too, field by field, from docs/sources.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
 from mmdata.schema import RECORD_COLUMNS, RECORD_SCHEMA
 from mmdata.sources import ReadReport, names, read_table
-from tests.sources.samples import SAMPLES, Sample, write_sample
+from tests.sources.samples import SAMPLES, Sample, image_bytes, write_sample
 
 
 def rec(dataset: str, task: str, split: str, record_id: str, **values) -> dict:
@@ -44,7 +46,7 @@ def materialise(tmp_path, sample: Sample):
 
 def test_every_registered_adapter_has_a_handwritten_sample():
     assert sorted(SAMPLES) == names()
-    assert len(names()) == 19
+    assert len(names()) == 22
 
 
 def test_vqav2(tmp_path):
@@ -75,19 +77,19 @@ def test_gqa(tmp_path):
             "gqa", "vqa_open", "testdev", "20968379",
             image_id="n288870", image=img(shas, "n288870.jpg", 12, 20),
             question="Who is wearing the shirt?", answer="girl", answers=[{"text": "girl", "weight": 1.0}],
-            extra={"fullAnswer": "The girl is wearing the shirt.", "type": "relS"},
+            extra={"fullAnswer": "The girl is wearing the shirt.", "type": "relS", "balanced": True},
         ),
         rec(
             "gqa", "vqa_open", "train", "02930152",
             image_id="2354786", image=img(shas, "2354786.jpg", 24, 16),
             question="Is the sky dark?", answer="yes", answers=[{"text": "yes", "weight": 1.0}],
-            extra={"fullAnswer": "Yes, the sky is dark.", "type": "verifyAttr"},
+            extra={"fullAnswer": "Yes, the sky is dark.", "type": "verifyAttr", "balanced": True},
         ),
         rec(
             "gqa", "vqa_open", "train", "07333408",
             image_id="2375429", image=img(shas, "2375429.jpg", 16, 16),
             question="What is on the white wall?", answer="pipe", answers=[{"text": "pipe", "weight": 1.0}],
-            extra={"fullAnswer": "The pipe is on the wall.", "type": None},
+            extra={"fullAnswer": "The pipe is on the wall.", "type": None, "balanced": True},
         ),
     ]  # fmt: skip
 
@@ -118,21 +120,24 @@ def test_vsr(tmp_path):
             image_id="000000045071", image=img(shas, "000000045071.jpg", 10, 10),
             question="Is it true that The dog has the frisbee?", answer="yes",
             caption="The dog has the frisbee.",
-            extra={"relation": "has as a part", "subj": "dog", "obj": "frisbee", "label": 1},
+            extra={"relation": "has as a part", "subj": "dog", "obj": "frisbee", "label": 1,
+                   "subj_obj_source": "file", "reference_frame": None},
         ),
         rec(
             "vsr", "vqa_open", "train", "train-1",
             image_id="000000085637", image=img(shas, "000000085637.jpg", 16, 12),
             question="Is the cat on the suitcase?", answer="yes",
             caption="The cat is on the suitcase.",
-            extra={"relation": "on", "subj": "cat", "obj": "suitcase", "label": 1},
+            extra={"relation": "on", "subj": "cat", "obj": "suitcase", "label": 1,
+                   "subj_obj_source": "file", "reference_frame": None},
         ),
         rec(
             "vsr", "vqa_open", "train", "train-3",
             image_id="000000262118", image=img(shas, "000000262118.jpg", 12, 16),
             question="Is the horse far away from the car?", answer="no",
             caption="The horse is far away from the car.",
-            extra={"relation": "far away from", "subj": "horse", "obj": "car", "label": 0},
+            extra={"relation": "far away from", "subj": "horse", "obj": "car", "label": 0,
+                   "subj_obj_source": "file", "reference_frame": None},
         ),
     ]  # fmt: skip
 
@@ -383,3 +388,81 @@ def test_vsr_claim_to_question():
     assert claim_to_question("  The car is parallel to the bus  ") == "Is the car parallel to the bus?"
     assert claim_to_question("The dog has the frisbee.") == "Is it true that The dog has the frisbee?"
     assert claim_to_question("A cat is on the bed.") == "Is it true that A cat is on the bed?"
+
+
+# ---- hub parquet sources -------------------------------------------------------------------------
+
+
+def emb(name: str, w: int, h: int) -> dict:
+    """The Record reference of an embedded image: its place in the extracted store, by content."""
+    data = image_bytes(name, w, h)
+    digest = hashlib.sha256(data).hexdigest()
+    ext = "png" if name.endswith(".png") else "jpg"
+    return {"path": f"{digest[:2]}/{digest}.{ext}", "sha256": digest, "width": w, "height": h}
+
+
+def test_cauldron(tmp_path):
+    root, _ = materialise(tmp_path, SAMPLES["cauldron"]())
+    a, b, c, d = emb("cauldron-a.png", 24, 16), emb("cauldron-b.jpg", 12, 20), emb("cauldron-c.png", 16, 16), emb("cauldron-d.jpg", 20, 10)
+    rep = ReadReport()
+    rows = read_rows("cauldron", root, report=rep)
+    assert rows == [
+        # subsets and shards in sorted path order; a multi-image row keeps every image, in order
+        rec("cauldron", "v_inst", "train", "mimic_cgd/train-00000-of-00002:0", image_id=c["sha256"], image=c, images=[c, d, a],
+            turns=[{"role": "user", "content": "What changed between the images?"},
+                   {"role": "assistant", "content": "The cup moved."}],
+            extra={"subset": "mimic_cgd", "sources": ["mimic_cgd"]}),
+        rec("cauldron", "t_inst", "train", "mimic_cgd/train-00001-of-00002:0",
+            turns=[{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi!"}],
+            extra={"subset": "mimic_cgd", "sources": ["mimic_cgd"]}),
+        rec("cauldron", "v_inst", "train", "vqav2/train-00000-of-00001:0", image_id=a["sha256"], image=a, turns=[
+            {"role": "user", "content": "What color is the bus?\nAnswer briefly."}, {"role": "assistant", "content": "Red."},
+            {"role": "user", "content": "How many people are on it?"}, {"role": "assistant", "content": "2"},
+        ], extra={"subset": "vqav2", "sources": ["vqav2"]}),
+        rec("cauldron", "v_inst", "train", "vqav2/train-00000-of-00001:1", image_id=b["sha256"], image=b,
+            turns=[{"role": "user", "content": "Is it raining?"}, {"role": "assistant", "content": "No."}],
+            extra={"subset": "vqav2", "sources": ["vqav2"]}),
+    ]  # fmt: skip
+    # the image root is the content-addressed store: the embedded bytes, untouched, as ordinary files
+    store = Path(rep.image_root)
+    for ref, name, w, h in ((a, "cauldron-a.png", 24, 16), (d, "cauldron-d.jpg", 20, 10)):
+        assert (store / ref["path"]).read_bytes() == image_bytes(name, w, h)
+    # one subset directory alone reads the same Records for that subset
+    assert [r["record_id"] for r in read_rows("cauldron", root / "vqav2")] == ["vqav2/train-00000-of-00001:0", "vqav2/train-00000-of-00001:1"]
+
+
+def test_llava_onevision(tmp_path):
+    root, _ = materialise(tmp_path, SAMPLES["llava_onevision"]())
+    a, b = emb("ov-a.png", 20, 12), emb("ov-b.jpg", 10, 14)
+    clevr = {"subset": "CLEVR-Math(MathV360K)", "data_source": "CLEVR-Math(MathV360K)"}
+    assert read_rows("llava_onevision", root) == [
+        rec("llava_onevision", "v_inst", "train", "CLEVR_train_000123.png", image_id=a["sha256"], image=a, turns=[
+            {"role": "user", "content": "<image>\nSubtract all red cubes. How many objects are left?"},
+            {"role": "assistant", "content": "3"},
+        ], extra=clevr),
+        rec("llava_onevision", "t_inst", "train", "magpie_0001", turns=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Name a prime above 10."},
+            {"role": "assistant", "content": "11"},
+        ], extra={"subset": "CLEVR-Math(MathV360K)", "data_source": "magpie_pro"}),
+        rec("llava_onevision", "v_inst", "train", "CLEVR_train_000123.png#1", image_id=b["sha256"], image=b, turns=[
+            {"role": "user", "content": "<image>\nIs there a sphere?"}, {"role": "assistant", "content": "Yes"},
+        ], extra=clevr),
+    ]  # fmt: skip
+
+
+def test_hf_parquet_in_both_layouts(tmp_path):
+    root, _ = materialise(tmp_path, SAMPLES["hf"]())
+    a, b, c = emb("hf-a.png", 8, 6), emb("hf-b.jpg", 6, 8), emb("hf-c.png", 10, 10)
+    assert read_rows("hf", root) == [
+        rec("hf", "v_inst", "train", "cauldron_style/data/train-00000-of-00001:0", image_id=a["sha256"], image=a, images=[a, b],
+            turns=[{"role": "user", "content": "Which image is wider?"}, {"role": "assistant", "content": "The first."}],
+            extra={"subset": "cauldron_style/data", "sources": ["diffs"]}),
+        rec("hf", "v_inst", "val", "m4-1", image_id=b["sha256"], image=b, images=[b, c], turns=[
+            {"role": "user", "content": "<image>\n<image>\nAre these the same scene?"}, {"role": "assistant", "content": "No."},
+        ], extra={"subset": "llava_style/data", "data_source": None}),
+        # a one-element images list is a single-image record: images stays null
+        rec("hf", "v_inst", "val", "m4-2", image_id=c["sha256"], image=c, turns=[
+            {"role": "user", "content": "<image>\nDescribe."}, {"role": "assistant", "content": "A grey square."},
+        ], extra={"subset": "llava_style/data", "data_source": None}),
+    ]  # fmt: skip

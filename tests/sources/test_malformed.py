@@ -323,6 +323,144 @@ def _(s):
     s.files["image_data.json"][0]["url"] = "https://example.org/../1.jpg"
 
 
+# ---- hub parquet sources (cauldron, llava_onevision, hf) ------------------------------------------
+
+CAULDRON_QA = "vqav2/train-00000-of-00001.parquet"
+OV = "CLEVR-Math(MathV360K)/train-00000-of-00001.parquet"
+HF_CONV = "llava_style/data/validation-00000-of-00001.parquet"
+
+
+@case("cauldron-texts-strings", "cauldron", "train-00000-of-00001.parquet", "texts", None, "expected list<struct<user")
+def _(s):
+    for row in s.files[CAULDRON_QA]:
+        row["texts"] = "What color is the bus?"
+
+
+@case("cauldron-user-null", "cauldron", "train-00000-of-00001.parquet", "user", "vqav2/train-00000-of-00001:1 texts[0]", "missing")
+def _(s):
+    s.files[CAULDRON_QA][1]["texts"][0]["user"] = None
+
+
+@case("cauldron-assistant-number", "cauldron", "train-00000-of-00002.parquet", "texts", None, "column has type")
+def _(s):
+    s.files["mimic_cgd/train-00000-of-00002.parquet"] = [{"images": [], "texts": [{"user": "q", "assistant": 3, "source": "x"}]}]
+
+
+@case("cauldron-no-images-column", "cauldron", "train-00000-of-00001.parquet", "images", None, "column 'images' is missing")
+def _(s):
+    for row in s.files[CAULDRON_QA]:
+        del row["images"]
+
+
+@case("cauldron-images-are-strings", "cauldron", "train-00000-of-00001.parquet", "images", None, "expected list<struct<bytes")
+def _(s):
+    for row in s.files[CAULDRON_QA]:
+        row["images"] = ["cat.jpg"]
+
+
+@case("cauldron-image-single-struct", "cauldron", "train-00000-of-00001.parquet", "images", None, "expected list<")
+def _(s):
+    for row in s.files[CAULDRON_QA]:
+        row["images"] = row["images"][0]
+
+
+@case("cauldron-not-parquet", "cauldron", "train-00001-of-00002.parquet", None, None, "cannot read the parquet file")
+def _(s):
+    s.files["mimic_cgd/train-00001-of-00002.parquet"] = b"PAR1 this is not parquet"
+
+
+@case("cauldron-truncated-parquet", "cauldron", "train-00000-of-00001.parquet", None, None, "cannot read the parquet file")
+def _(s):
+    from tests.sources.samples import parquet_file
+
+    s.files[CAULDRON_QA] = parquet_file(s.files[CAULDRON_QA])[:-40]
+
+
+@case("onevision-unknown-speaker", "llava_onevision", "train-00000-of-00001.parquet", "from",
+      "id=magpie_0001 conversations[1]", "unknown speaker 'robot'")  # fmt: skip
+def _(s):
+    s.files[OV][1]["conversations"][1]["from"] = "robot"
+
+
+@case("onevision-value-null", "llava_onevision", "train-00000-of-00001.parquet", "value",
+      "id=CLEVR_train_000123.png#1 conversations[1]", "missing")  # fmt: skip
+def _(s):
+    s.files[OV][2]["conversations"][1]["value"] = None
+
+
+@case("onevision-no-conversations", "llava_onevision", "train-00000-of-00001.parquet", "conversations", None, "is missing")
+def _(s):
+    for row in s.files[OV]:
+        del row["conversations"]
+
+
+@case("onevision-conversations-strings", "llava_onevision", "train-00000-of-00001.parquet", "conversations", None,
+      "expected list<struct<from")  # fmt: skip
+def _(s):
+    for row in s.files[OV]:
+        row["conversations"] = [t["value"] for t in row["conversations"]]
+
+
+@case("onevision-image-is-a-path", "llava_onevision", "train-00000-of-00001.parquet", "image", None, "expected struct<bytes")
+def _(s):
+    for row in s.files[OV]:
+        row["image"] = "CLEVR_train_000123.png"
+
+
+@case("onevision-image-without-bytes-field", "llava_onevision", "train-00000-of-00001.parquet", "image", None, "column has type")
+def _(s):
+    for row in s.files[OV]:
+        row["image"] = {"path": "x.png"}  # a struct without the bytes field
+        row["width"] = 3  # (another column too, so the file is not written with the published types)
+
+
+@case("onevision-id-float", "llava_onevision", "train-00000-of-00001.parquet", "id", None, "expected string or integer")
+def _(s):
+    for k, row in enumerate(s.files[OV]):
+        row["id"] = k + 0.5
+
+
+@case("onevision-data-source-list", "llava_onevision", "train-00000-of-00001.parquet", "data_source", None, "expected string")
+def _(s):
+    for row in s.files[OV]:
+        row["data_source"] = [row["data_source"]]
+
+
+@case("hf-columns-match-neither-layout", "hf", "validation-00000-of-00001.parquet", None, None, "match neither The Cauldron")
+def _(s):
+    s.files[HF_CONV] = [{"question": "What is it?", "answer": "a cat"}]
+
+
+@case("hf-conversation-turn-null-speaker", "hf", "validation-00000-of-00001.parquet", "from", "id=m4-2 conversations[0]", "missing")
+def _(s):
+    s.files[HF_CONV][1]["conversations"][0]["from"] = None
+
+
+@case("hf-state-lists-missing-arrow", "hf", "state.json", None, "_data_files[0]", "is missing")
+def _(s):
+    s.files = {"state.json": {"_data_files": [{"filename": "data-00000-of-00001.arrow"}], "_split": None}}
+
+
+@case("hf-state-filename-escapes", "hf", "state.json", "filename", "_data_files[0]", "escapes its root")
+def _(s):
+    s.files = {"state.json": {"_data_files": [{"filename": "../../data-00000-of-00001.arrow"}]}}
+
+
+@case("hf-state-not-a-list", "hf", "state.json", "_data_files", None, "_data_files list")
+def _(s):
+    s.files = {"state.json": {"_data_files": "data-00000-of-00001.arrow"}}
+
+
+@case("hf-dataset-dict-splits-string", "hf", "dataset_dict.json", "splits", None, "expected {splits: [names]}")
+def _(s):
+    s.files = {"dataset_dict.json": {"splits": "train"}}
+
+
+@case("hf-arrow-garbage", "hf", "data-00000-of-00001.arrow", None, None, "cannot read the arrow file")
+def _(s):
+    s.files = {"state.json": {"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}, "data-00000-of-00001.arrow": b"ARROW1\x00\x00junk"}
+
+
 @pytest.mark.parametrize(("name", "mutate", "file", "field", "record", "text"), CASES)
 def test_malformed_case(tmp_path, name, mutate, file, field, record, text):
     root = build(tmp_path, name, mutate)
@@ -330,7 +468,7 @@ def test_malformed_case(tmp_path, name, mutate, file, field, record, text):
 
 
 def test_there_are_many_distinct_cases():
-    assert len(CASES) >= 25
+    assert len(CASES) >= 70
     assert len({c.id for c in CASES}) == len(CASES)
 
 
@@ -340,20 +478,43 @@ def test_there_are_many_distinct_cases():
 @pytest.mark.parametrize(
     ("name", "json_name", "pickle_name", "wanted"),
     [
-        ("refcoco", "refs(unc).json", "refs(unc).p", "refs(unc).json"),
-        ("refcoco+", "refs(unc).json", "refs(unc).p", "refs(unc).json"),
-        ("refcocog", "refs(umd).json", "refs(google).p", "refs(umd).json or refs(google).json"),
-        ("refcoco", "refs(unc).json", "refs(umd).p", "refs(unc).json"),  # someone else's pickle: still refused
+        ("refcoco", "refs(unc).json", "refs(umd).p", "refs(unc).p or refs(google).p"),
+        ("refcoco+", "refs(unc).json", "refs(google).p", "refs(unc).p"),
+        ("refcocog", "refs(umd).json", "refs(unc).p", "refs(umd).p or refs(google).p"),
     ],
 )
-def test_refcoco_pickle_only_is_refused(tmp_path, name, json_name, pickle_name, wanted):
-    def to_pickle(s):
+def test_refcoco_refs_of_another_dataset_are_not_taken(tmp_path, name, json_name, pickle_name, wanted):
+    def other_refs(s):
         del s.files[json_name]
-        s.files[pickle_name] = b"\x80\x04\x95\x00"  # never opened
+        s.files[pickle_name] = b"\x80\x02]q\x00."  # an empty list: never opened
 
-    root = build(tmp_path, name, to_pickle)
-    err = expect_error(name, root, file=pickle_name, field=None, record=None, text="pickles are never loaded")
-    assert f"Convert it to JSON once (json.dump of the unpickled list of refs) as {wanted}" in str(err)
+    root = build(tmp_path, name, other_refs)
+    with pytest.raises(MmdataError) as info:
+        read_table(name, root)
+    msg = str(info.value)
+    assert f"expected {wanted} (or .json) in this directory (found {pickle_name}" in msg and "\n" not in msg
+
+
+def test_refcoco_refs_pickle_of_the_wrong_shape(tmp_path):
+    import pickle
+
+    def wrap(s):
+        s.files["refs(google).p"] = pickle.dumps({"refs": s.files.pop("refs(unc).json")}, protocol=2)
+
+    root = build(tmp_path, "refcoco", wrap)
+    expect_error("refcoco", root, file="refs(google).p", field=None, record="(top level)", text="expected a list of refs")
+
+
+def test_refcoco_ref_in_a_pickle_with_a_bad_field(tmp_path):
+    from tests.sources.py2pickle import as_py2, dumps_py2
+
+    def bad(s):
+        refs = s.files.pop("refs(unc).json")
+        refs[1]["ann_id"] = "1002"
+        s.files["refs(unc).p"] = dumps_py2(as_py2(refs))
+
+    root = build(tmp_path, "refcoco", bad)
+    expect_error("refcoco", root, file="refs(unc).p", field="ann_id", record="ref_id=8", text="expected integer, got string")
 
 
 def test_refcoco_missing_instances(tmp_path):
@@ -386,12 +547,15 @@ def test_source_path_missing(tmp_path):
         ("vsr", "train.jsonl"),
         ("scienceqa", "problems.json"),
         ("aokvqa", "aokvqa_v1p0_"),
-        ("refcoco", "refs(unc).json"),
-        ("refcocog", "refs(umd).json or refs(google).json"),
+        ("refcoco", "refs(unc).p or refs(google).p"),
+        ("refcocog", "refs(umd).p or refs(google).p"),
         ("vg_regions", "region_descriptions.json"),
         ("coco_captions", "captions_"),
         ("llava_instruct", "*.json"),
         ("vqav2", "v2_OpenEnded_mscoco_"),
+        ("cauldron", "no *.parquet files"),
+        ("llava_onevision", "no *.parquet files"),
+        ("hf", "save_to_disk directory (state.json"),
     ],
 )
 def test_empty_directory_names_the_expected_files(tmp_path, name, expected):

@@ -9,9 +9,11 @@ cover's title/author/genre.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from mmdata.io import sha256_file
 from mmdata.schema import RECORD_COLUMNS
 from mmdata.sources import read_table
 from mmdata.world.generate import SOURCE_NAMES, generate
@@ -112,3 +114,37 @@ def test_captions_and_descriptions_mention_every_object(world):
             assert o.shape in rec["caption"] and o.colour in rec["caption"]
     for name in ("llava_instruct_zh", "llava_instruct_ru"):
         assert all(r["language"] == name[-2:] for r in world.outputs[name].truth)
+
+
+def test_hub_sets_cover_multi_image_and_text_only_rows(world):
+    cauldron = world.outputs["cauldron"].truth
+    assert sum(r["images"] is not None and len(r["images"]) == 2 for r in cauldron) == 4  # tiny: 4 two-image rows
+    assert {r["extra"] for r in cauldron} >= {'{"sources":["shapes_compare"],"subset":"shapes_compare"}'}
+    onevision = world.outputs["llava_onevision"].truth
+    assert any(r["task"] == "t_inst" and r["image"] is None for r in onevision)
+    assert any(r["task"] == "v_inst" and r["turns"][0]["content"].count("<image>") == 1 for r in onevision)
+
+
+def test_hub_images_are_the_pool_images_byte_for_byte(world):
+    from mmdata.sources import ReadReport
+
+    for name in ("cauldron", "llava_onevision"):
+        rep = ReadReport()
+        table = read_table(name, world.path / "sources" / name, report=rep)
+        for rec in table.to_pylist():
+            for ref in rec["images"] or ([rec["image"]] if rec["image"] else []):
+                extracted = (Path(rep.image_root) / ref["path"]).read_bytes()
+                pool = [p for p in (world.path / "images/coco/train2017").iterdir() if sha256_file(p) == ref["sha256"]]
+                assert pool and pool[0].read_bytes() == extracted
+
+
+def test_hub_parquet_files_are_deterministic_and_load_with_datasets(world, tmp_path):
+    import datasets
+
+    again = generate(tmp_path / "again", "tiny", 5)
+    for rel in ("cauldron/shapes_compare/train-00000-of-00001.parquet", "llava_onevision/shapes_conversations/train-00000-of-00001.parquet"):
+        assert (world.path / "sources" / rel).read_bytes() == (again.path / "sources" / rel).read_bytes()
+    ds = datasets.load_dataset("parquet", data_files=str(world.path / "sources/cauldron/shapes_compare/*.parquet"), split="train",
+                               cache_dir=str(tmp_path / "hfc"))  # fmt: skip
+    first = ds[0]["images"]
+    assert len(first) == 2 and first[0].size == (64, 64)  # decoded by datasets as PIL images: the Image feature

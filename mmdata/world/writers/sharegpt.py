@@ -11,7 +11,8 @@ from mmdata.world.writers import Ctx, Output, record
 LANG_NAMES = {"zh": "Chinese", "pt": "Portuguese", "ar": "Arabic", "tr": "Turkish", "ru": "Russian"}
 
 
-def _exchange(rng) -> tuple[str, str]:
+def exchange(rng) -> tuple[str, str]:
+    """One text-only question and its answer (also used for the OneVision-style text-only rows)."""
     kind = rng.randrange(4)
     if kind == 0:
         a, b = rng.randint(2, 99), rng.randint(2, 99)
@@ -40,7 +41,7 @@ def build(ctx: Ctx) -> Output:
         conv = []
         if k != 3:  # real ShareGPT dumps contain empty conversations; the adapter skips them
             for _ in range(rng.randint(1, 3)):
-                q, a = _exchange(rng)
+                q, a = exchange(rng)
                 conv += [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
         entries.append({"id": cid, "conversations": conv})
         if ctx.keep_truth and conv:

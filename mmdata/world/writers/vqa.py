@@ -164,7 +164,7 @@ def build_gqa(ctx: Ctx) -> Output:
                         question=q,
                         answer=a,
                         answers=[{"text": a, "weight": 1.0}],
-                        extra=extra_json({"fullAnswer": full, "type": qa.category}),
+                        extra=extra_json({"fullAnswer": full, "type": qa.category, "balanced": True}),
                         _meta={"scene": img.scene.scene_id, "category": qa.category, "objects": qa.objects},
                     )
                 )

@@ -60,7 +60,8 @@ def build(ctx: Ctx) -> Output:
                     caption=caption,
                     question=f"Is the {subj} {PHRASE[claimed]} the {obj}?",
                     answer="yes" if label else "no",
-                    extra=extra_json({"relation": PHRASE[claimed], "subj": subj, "obj": obj, "label": label}),
+                    extra=extra_json({"relation": PHRASE[claimed], "subj": subj, "obj": obj, "label": label,
+                                       "subj_obj_source": "file", "reference_frame": None}),
                     _meta={"scene": img.scene.scene_id, "objects": (a.id, b.id), "relation": rel},
                 )
             )
