@@ -42,6 +42,11 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, temp_dir: str | None = None) -> None:
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if not address:
+            # Ray binds its servers to the node's IP unless it runs as a single-machine "cluster": with
+            # this set (read when ray is imported) and the node IP 127.0.0.1, everything listens on loopback
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         try:
             import ray
         except ImportError:
@@ -49,7 +54,6 @@ class RayEngine:
         self._ray = ray
         self._owns = not ray.is_initialized()
         self._tmp = None
-        address = address or os.environ.get("RAY_ADDRESS") or None
         if self._owns:
             if address:
                 try:

@@ -97,21 +97,3 @@ def test_killed_build_leaves_nothing_and_rerun_matches(tiny_world, tmp_path):
     assert not list(tmp_path.glob(".mix.*.partial"))
     clean = build(r, tmp_path / "clean")
     assert res.manifest["content_hash"] == clean.manifest["content_hash"]
-
-
-def test_ray_engine_gives_the_same_hash(tiny_world, tmp_path, monkeypatch):
-    import tempfile
-
-    # Ray's sockets need a path under 108 bytes: a short link in /tmp that points into tmp_path
-    (tmp_path / "ray").mkdir()
-    link = tempfile.mktemp(prefix="mmray", dir="/tmp")
-    os.symlink(tmp_path / "ray", link)
-    monkeypatch.setenv("MMDATA_RAY_TMP", link)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    r = write_recipe(tmp_path / "r.yaml", tiny_world, multiturn={"max_turns": 4, "dedup": "exact"},
-                     templates={"diversity": "multi", "inverted_ratio": 0.3}, balance={"strategy": "per-task", "size": 900})  # fmt: skip
-    local = build(r, tmp_path / "local", engine="local")
-    ray = build(r, tmp_path / "ray-out", engine="ray")
-    os.unlink(link)
-    assert ray.stats["engine"] == "ray"
-    assert ray.manifest["content_hash"] == local.manifest["content_hash"]

@@ -72,10 +72,13 @@ def test_semantic_recovers_planted_duplicates(small_world, tmp_path):
 def test_embedding_cache_reused(small_world, tmp_path):
     from mmdata.recipe.embed import EmbeddingCache
 
-    c = EmbeddingCache(tmp_path / "emb")
+    from mmdata import cache
+
+    c = EmbeddingCache()
     a = c.embed(["what colour is the circle red", "how many squares 2"])
     assert c.embedded == 2 and a.shape == (2, 384)
-    c2 = EmbeddingCache(tmp_path / "emb")
+    assert len(cache.find("embeddings", {"model": c.fingerprint})) == 1  # one cache entry, keyed by the weights' digest
+    c2 = EmbeddingCache()
     b = c2.embed(["how many squares 2", "what colour is the circle red"])
     assert c2.embedded == 0 and c2.hits == 2
     assert (b[::-1] == a).all()
