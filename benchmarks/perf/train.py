@@ -101,14 +101,15 @@ def fwd_bwd(vlm, batches, device, autocast, reps: int) -> dict:
         with autocast:
             with torch.no_grad():
                 cls, patches = vlm.vision.clip(pixel_values=b["pixel_values"], output_hidden_states=True).hidden_states[vlm.vision.feature_layer].split([1, vlm.vision.num_patches], 1)
-            if vlm.keep_cls:
-                vis, cls_tok = vlm.projector(patches, cls[:, 0])
+            path = vlm.visual  # the projector path (this script measures projector presets)
+            if path.keep_cls:
+                vis, cls_tok = path.projector(patches, cls[:, 0])
                 vis = torch.cat([cls_tok[:, None], vis], 1)
             else:
-                vis = vlm.projector(patches)
+                vis = path.projector(patches)
             emb = table(b["input_ids"].clamp_min(0))
-            if vlm.moe is not None and vlm.use_moe:
-                vis, _ = vlm.moe(vis, emb[b["image_row"]], b["prompt_mask"][b["image_row"]])
+            if vlm.use_moe:
+                vis, _ = path.moe(vis, emb[b["image_row"]], b["prompt_mask"][b["image_row"]])
             emb = emb.index_put((b["input_ids"] == IMAGE_TOKEN_ID).nonzero(as_tuple=True), vis.reshape(-1, vis.shape[-1]).to(emb.dtype))
             loss = llm(inputs_embeds=emb, labels=hf_labels(b), position_ids=b["position_ids"], use_cache=False).loss
         loss.backward()

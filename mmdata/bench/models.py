@@ -11,8 +11,9 @@ receive ``rows=`` (the batch's :class:`~mmdata.bench.tsv.Item` objects); no othe
 ``constant:LETTER``        always ``LETTER``
 ``hf:LOCAL_DIR``           a transformers image-text-to-text model, ``local_files_only=True``
 ``mmdata:CHECKPOINT_DIR``  the reference model (``mmdata.model.load_for_generation``)
-``mmdata-choice:CKPT_DIR`` the reference model, answering by likelihood: the option whose text is
-                           most probable after the prompt (no free text, no extraction)
+``mmdata-choice:CKPT_DIR`` the reference model, answering by likelihood: the option whose taught
+                           reply (the letter, for the benchmark's lettered options) is most probable
+                           after the prompt (no free text, no extraction)
 =========================  ===================================================================
 
 The registry key is the text before the first ``:``, matched exactly (never by substring).
@@ -158,13 +159,28 @@ class MmdataModel:
 
 
 class MmdataChoiceModel(MmdataModel):
-    """The reference model scored by likelihood of each question's option texts (it reads the rows
-    for their options only, never the answer); returns the chosen option's letter."""
+    """The reference model answering by likelihood (:meth:`mmdata.model.inference.Generator.choose`);
+    returns the chosen option's letter. It reads the rows for their options only, never the answer.
+
+    ``scoring="auto"`` (the default) scores the reply that training taught for the prompt: the
+    benchmark prompt lists lettered options, so the bare letter (as the ``vqa_mc`` training items
+    teach). ``"text"`` asks the question alone (hint and question, no options, no letter instruction:
+    an open question, as VQA training teaches it) and scores the option texts."""
 
     uses_rows = True
 
+    def __init__(self, spec: str, path: str, max_new_tokens: int = MAX_NEW_TOKENS, scoring: str = "auto") -> None:
+        super().__init__(spec, path, max_new_tokens)
+        from mmdata.model.inference import ChoiceScoring
+
+        self.scoring = ChoiceScoring(scoring)
+
     def generate(self, images, prompts, rows=()):
-        return self.model.choose(images, prompts, [dict(r.options) for r in rows])
+        if self.scoring == "text":
+            from mmdata.bench.prompts import TEMPLATES
+
+            prompts = [(f"{TEMPLATES[r.language]['hint']}: {r.hint}\n" if r.hint else "") + r.question for r in rows]
+        return self.model.choose(images, prompts, [dict(r.options) for r in rows], scoring=self.scoring)
 
 
 # ------------------------------------------------------------------------------------- registry

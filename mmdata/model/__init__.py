@@ -2,8 +2,9 @@
 visual tokens in the LLM vocabulary, and the two-stage trainer. One file per component:
 
 ``config`` presets · ``registry`` projector names · ``vision`` · ``projectors/`` · ``moe`` · ``llm`` ·
-``quantizer`` the VQ core · ``tokenizers/`` discrete visual tokenizers · ``discrete`` codes → vocabulary
-rows · ``vlm`` assembly · ``chat`` the chat template · ``tokenizer`` · ``stage0`` world backbones ·
+``quantizer`` the VQ core · ``tokenizers/`` discrete visual tokenizers · ``visual`` the visual-path
+interface and the projector path · ``discrete`` the discrete path (codes → vocabulary rows) · ``vlm``
+assembly · ``chat`` the chat template · ``tokenizer`` · ``stage0`` world backbones ·
 ``data`` mixture loader · ``stages`` freezing · ``train`` the loop · ``checkpoint`` · ``metrics`` ·
 ``inference`` the harness hook · ``cli`` ``mmdata train`` and ``mmdata tokenizer``.
 

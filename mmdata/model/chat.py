@@ -6,9 +6,10 @@ local one)::
     <s>{system}\\n USER: <image>\\n{question}\\n ASSISTANT: {answer}</s>USER: …\\n ASSISTANT: {answer}</s>
 
 (the spaces after ``\\n`` above are not in the template). Only assistant contents and their closing
-``</s>`` are supervised. The literal ``<image>`` (once, in the first user turn, per the mixture
-contract) becomes a run of ``n_image_tokens`` placeholder ids that the model overwrites with visual
-tokens. Pieces are tokenized one by one, so training and generation see identical token sequences.
+``</s>`` are supervised. Each literal ``<image>`` (one per image of the row, all in the first user turn
+that has any, per the mixture contract; a multi-image row starts ``<image>\\n<image>\\n…``) becomes a
+run of ``n_image_tokens`` placeholder ids that the model overwrites with that image's visual tokens, in
+order. Pieces are tokenized one by one, so training and generation see identical token sequences.
 
 Discrete-token models also accept UniCode's in-context image decompression: an assistant turn that is
 exactly ``<image-codes>`` (anywhere else it is plain text) becomes a supervised run of ``n_code_tokens`` placeholder ids; the model
@@ -53,23 +54,24 @@ def render(turns: list[dict], *, generation_prompt: bool = False) -> list[Piece]
             continue
         head = USER if role == "user" else ""
         parts = content.split(IMAGE)
-        if len(parts) > 2 or (len(parts) == 2 and seen_image):
-            raise ValueError(f"'{IMAGE}' must appear once, in the first user turn")
-        if len(parts) == 2:
-            if role != "user":
-                raise ValueError(f"'{IMAGE}' must be in a user turn, not {role!r}")
-            seen_image = True
-            pieces += [Piece("text", head + parts[0]), Piece("image"), Piece("text", parts[1] + "\n")]
-        else:
-            pieces.append(Piece("text", head + content + "\n"))
+        if len(parts) > 1 and seen_image:
+            raise ValueError(f"'{IMAGE}' must appear in one user turn only (the first one with images)")
+        if len(parts) > 1 and role != "user":
+            raise ValueError(f"'{IMAGE}' must be in a user turn, not {role!r}")
+        seen_image = seen_image or len(parts) > 1
+        pieces.append(Piece("text", head + parts[0]))
+        for part in parts[1:]:  # one image piece per placeholder, in order
+            pieces += [Piece("image"), Piece("text", part)]
+        pieces[-1] = Piece("text", pieces[-1].text + "\n")
     if generation_prompt:
         pieces.append(Piece("text", ASSISTANT))
     return pieces
 
 
-def prompt_turns(prompt: str, with_image: bool) -> list[dict]:
-    """A single-turn prompt; the image goes first in the turn (``<image>\\n`` + prompt), as in LLaVA."""
-    return [{"role": "user", "content": f"{IMAGE}\n{prompt}" if with_image else prompt}]
+def prompt_turns(prompt: str, n_images: int | bool) -> list[dict]:
+    """A single-turn prompt; the images go first in the turn (``<image>\\n`` per image, then the
+    prompt), as in LLaVA and as the builder renders training rows."""
+    return [{"role": "user", "content": f"{IMAGE}\n" * int(n_images) + prompt}]
 
 
 def encode(tok, pieces: list[Piece], n_image_tokens: int, n_code_tokens: int | None = None) -> tuple[list[int], list[bool]]:
@@ -95,8 +97,13 @@ def encode(tok, pieces: list[Piece], n_image_tokens: int, n_code_tokens: int | N
     return ids, sup
 
 
+def count_images(turns: list[dict]) -> int:
+    """The number of ``<image>`` placeholders in a row's turns."""
+    return sum(t["content"].count(IMAGE) for t in turns)
+
+
 def has_image(turns: list[dict]) -> bool:
-    return any(IMAGE in t["content"] for t in turns)
+    return count_images(turns) > 0
 
 
 def has_codes(pieces: list[Piece]) -> bool:

@@ -3,7 +3,8 @@
 Layout of a checkpoint directory (written atomically with :func:`mmdata.io.atomic_dir`)::
 
     config.yaml          kind, stage, step, schedule length, the resolved preset, versions
-    model.safetensors    every parameter of the VLM (vision, projector, MoE, LLM), fp32
+    model.safetensors    every parameter of the VLM (vision, visual path, LLM, TEAL's per-layer
+                         scale and bias when bias-norm tuning inserted them), fp32
     vision/ llm/         the HF configs (config.json; vision also preprocessor_config.json)
     tokenizer/           the tokenizer files
     metrics.jsonl        the training log up to this step
@@ -15,7 +16,8 @@ Layout of a checkpoint directory (written atomically with :func:`mmdata.io.atomi
 
 A checkpoint is self-contained: :func:`load_vlm` rebuilds the architecture from ``vision/``,
 ``llm/`` and ``tokenizer/`` through the same local-directory code as user checkpoints, then loads the
-weights.
+weights. Checkpoints written before the visual-path interface (keys ``projector.*`` / ``moe.*``)
+load through a key mapping (:func:`mmdata.model.visual.legacy_key`).
 """
 
 from __future__ import annotations
@@ -119,14 +121,18 @@ def flatten_optimizer(sd: dict) -> tuple[dict, dict]:
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def unflatten_optimizer(tensors: dict, meta: dict) -> dict:
+def unflatten_optimizer(tensors: dict, meta: dict, rename=None) -> dict:
+    """The inverse of :func:`flatten_optimizer`; ``rename`` maps stored parameter names (older
+    checkpoints) to today's."""
+    rename = rename or (lambda n: n)
     state: dict[str, dict] = {}
     for key, v in tensors.items():
         name, k = key.split("::")
-        state.setdefault(name, {})[k] = v
+        state.setdefault(rename(name), {})[k] = v
     for name, extra in meta["scalars"].items():
-        state.setdefault(name, {}).update(extra)
-    return {"state": state, "param_groups": meta["param_groups"]}
+        state.setdefault(rename(name), {}).update(extra)
+    groups = [{**g, "params": [rename(n) for n in g["params"]]} for g in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
 
 
 def rng_state() -> tuple[torch.Tensor, torch.Tensor | None, dict]:
@@ -172,7 +178,9 @@ def load_vlm(ckpt: str | Path, preset=None):
     cfg = read_config(ckpt)
     stored = preset_from_dict(cfg["preset"], file=ckpt / "config.yaml")
     vlm = build_vlm(stored, Backbones(ckpt / "vision", ckpt / "llm", ckpt / "tokenizer", weights=False))
-    sd = load_tensors(ckpt / "model.safetensors")
+    sd = upgrade_keys(load_tensors(ckpt / "model.safetensors"), stored.is_discrete)
+    if any(k.startswith("llm_affine.") for k in sd):  # trained with bias-norm tuning: TEAL's scale and bias
+        vlm.add_layer_affine()
     missing, unexpected = vlm.load_state_dict(sd, strict=False)
     if missing or unexpected:
         what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
@@ -181,6 +189,13 @@ def load_vlm(ckpt: str | Path, preset=None):
         vlm.preset = preset
     vlm.stage = max(1, int(cfg.get("stage", 1)))
     return vlm, cfg
+
+
+def upgrade_keys(sd: dict, discrete: bool) -> dict:
+    """State-dict keys of any mmdata checkpoint version → today's names."""
+    from mmdata.model.visual import legacy_key
+
+    return {legacy_key(k, discrete): v for k, v in sd.items()}
 
 
 def has_train_state(ckpt: str | Path) -> bool:

@@ -3,16 +3,16 @@
 Reads a mixture directory exactly as ``docs/mixture.md`` defines it: ``data/*.parquet`` in name
 order (row order is the training order), image paths relative to
 ``manifest.json["image_roots"][dataset]``. Rows are read a row group at a time (never the whole
-mixture), tokenized with the chat template, and their first image decoded — all inside DataLoader
-worker processes.
+mixture), tokenized with the chat template, and their images decoded (one visual-token run per ``<image>``
+placeholder; a row may carry several) — all inside DataLoader worker processes.
 
 Positions are absolute, which makes resume exact and DDP sharding trivial: the sample stream is the
 mixture repeated forever (``i ↦ row i mod n_rows``); global batch ``b`` holds samples
 ``[b·G, (b+1)·G)`` with ``G = batch_size·world``, and rank ``r`` takes those with ``i ≡ r (mod
 world)``. Worker ``w`` of ``W`` builds this rank's batches ``start+w, start+w+W, …``, and the
 DataLoader returns them in order. With ``packing`` the samples of a batch are packed first-fit-
-decreasing into as few rows of ``max_len`` as possible (positions restart per sample; attention
-never crosses samples).
+decreasing into as few rows of ``max_len`` as possible (positions restart per sample, and
+``segment_ids`` give the model a block-diagonal causal mask, so attention never crosses samples).
 """
 
 from __future__ import annotations
@@ -95,12 +95,13 @@ class RowReader:
 class Sample:
     ids: list[int]
     sup: list[bool]
-    image: torch.Tensor | None
+    images: list[torch.Tensor]  # one per ``<image>`` run in ``ids``, in order
     language: str
 
 
 class Encoder:
-    """One Conversation row → token ids, supervision flags and the decoded first image."""
+    """One Conversation row → token ids, supervision flags and its decoded images (one visual-token
+    run per ``<image>`` placeholder, in order; k = ``len(row["images"])``)."""
 
     def __init__(self, tokenizer, transform, n_visual_tokens: int, max_len: int, image_roots: dict, source: str,
                  n_code_tokens: int | None = None) -> None:  # fmt: skip
@@ -113,28 +114,23 @@ class Encoder:
             pieces = chat.render(turns)
         except ValueError as e:
             raise MmdataError(str(e), file=self.source, record=row["id"], field="turns") from None
-        want_image = chat.has_image(turns)
-        if want_image != bool(row["images"]):
-            msg = "has '<image>' but no images" if want_image else "has images but no '<image>' in its turns"
-            raise MmdataError(msg, file=self.source, record=row["id"], field="images")
+        n_ph, refs = chat.count_images(turns), row["images"] or []
+        if n_ph != len(refs):
+            raise MmdataError(f"has {n_ph} '<image>' placeholder(s) for {len(refs)} image(s)", file=self.source, record=row["id"], field="images")
         try:
-            ids, sup = chat.encode(self.tok, pieces, self.n_vis if want_image else 0, self.n_codes)
+            ids, sup = chat.encode(self.tok, pieces, self.n_vis if n_ph else 0, self.n_codes)
         except ValueError as e:
             raise MmdataError(str(e), file=self.source, record=row["id"], field="turns") from None
-        image = self._image(row) if want_image else None
-        if len(ids) > self.max_len:  # truncate the tail; never cut through the image run or a code run
+        if len(ids) > self.max_len:  # truncate the tail; never cut through an image run or a code run
             cut = self.max_len
-            if image is not None:
-                first = ids.index(chat.IMAGE_TOKEN_ID)
-                if first < cut < first + self.n_vis:
-                    cut, image = first, None
-            if ids[cut] == chat.CODES_TOKEN_ID == ids[cut - 1]:  # inside the code run: drop all of it
-                cut = ids.index(chat.CODES_TOKEN_ID)
+            for placeholder in (chat.IMAGE_TOKEN_ID, chat.CODES_TOKEN_ID):
+                while ids[cut] == placeholder and cut > 0 and ids[cut - 1] == placeholder:
+                    cut -= 1  # back to the start of the run the cut falls in
             ids, sup = ids[:cut], sup[:cut]
-        return Sample(ids, sup, image, row["language"])
+            refs = refs[: ids.count(chat.IMAGE_TOKEN_ID) // max(self.n_vis, 1)]  # images whose run survived
+        return Sample(ids, sup, [self._image(row, ref) for ref in refs], row["language"])
 
-    def _image(self, row: dict) -> torch.Tensor:
-        ref = row["images"][0]  # one image per sample (Honeybee and Parrot both assume it)
+    def _image(self, row: dict, ref: dict) -> torch.Tensor:
         root = self.image_roots.get(row["dataset"])
         if root is None:
             raise MmdataError(f"no image root for dataset {row['dataset']!r} in manifest.json", file=self.source, record=row["id"], field="image_roots")
@@ -189,8 +185,8 @@ def collate(samples: list[Sample], pad_id: int, max_len: int, packing: bool) -> 
             position_ids[r, at : at + n] = torch.arange(n)
             segment_ids[r, at : at + n] = seg
             prompt_mask[r, at : at + n] = ~sup & (ids != chat.IMAGE_TOKEN_ID)
-            if s.image is not None:
-                images.append(s.image)
+            for image in s.images:  # row-major, in placeholder order: the order the model splices them in
+                images.append(image)
                 image_row.append(r)
                 image_segment.append(seg)
                 image_sample.append(k)

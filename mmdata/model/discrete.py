@@ -15,9 +15,12 @@ are ``K`` new tokens of the LLM vocabulary, ids ``V … V + K − 1`` after the 
   logits over the joint vocabulary are ``[lm_head(h), head · h]``, so the model can predict visual
   codes (the in-context decompression task, where each code is also fed back as one token).
 
-Generation for the harness uses the text head only (answers are text). The tokenizer is always in
-eval mode and frozen (:func:`mmdata.model.stages.set_stage`), so it never updates its codebook and
-runs no collective under DDP.
+This is a :class:`~mmdata.model.visual.VisualPath` (the same interface as the projector path).
+Stage 1 trains ``proj`` (and ``agg``) only — the new vocabulary rows stay as initialised, as in TEAL's
+stage 1 —, stage 2 trains the rows too; the tokenizer is never trained by either (``mmdata tokenizer
+train`` trains it once). Generation for the harness uses the text head only (answers are text). The
+tokenizer is always in eval mode and frozen, so it never updates its codebook and runs no collective
+under DDP.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import torch
 from torch import nn
 
 from mmdata.errors import MmdataError
+from mmdata.model.chat import CODES_TOKEN_ID
+from mmdata.model.visual import VisualPath, VisualTokens
 
 # fields of the ``discrete`` section that fix the tokenizer's architecture (a trained tokenizer
 # directory must agree with the preset on all of them)
@@ -39,9 +44,7 @@ def _rms(t: torch.Tensor) -> float:
     return float(t.detach().float().pow(2).mean().sqrt().clamp_min(1e-8))
 
 
-class DiscreteVisual(nn.Module):
-    discrete = True
-
+class DiscretePath(VisualPath):
     def __init__(self, cfg, tokenizer, llm) -> None:
         super().__init__()
         self.cfg, self.tokenizer = cfg, tokenizer
@@ -80,9 +83,11 @@ class DiscreteVisual(nn.Module):
         """Length of an image's full code sequence (N·D), the decompression target."""
         return self.tokenizer.num_positions * self.cfg.stacked
 
-    def vocabulary_rows(self) -> list[nn.Parameter]:
-        """The new vocabulary rows (input and output), frozen in stage 1 (TEAL trains projections first)."""
-        return [self.embed, self.head]
+    def trainable(self, stage: int) -> list[str]:
+        """Stage 1: the projections; stage 2: also the new vocabulary rows (input and output). Never
+        the tokenizer."""
+        frozen = ("tokenizer.",) if stage >= 2 else ("tokenizer.", "embed", "head")
+        return [n for n, _ in self.named_parameters() if not n.startswith(frozen)]
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -110,16 +115,49 @@ class DiscreteVisual(nn.Module):
     def code_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden @ self.head.to(hidden.dtype).T
 
-    def forward(self, pixels: torch.Tensor, vision) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images → (position embeddings (B, N, d), codes (B, N, D))."""
+    def extra_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits of the K visual tokens (after the text vocabulary's: the joint vocabulary)."""
+        return self.code_logits(hidden)
+
+    def forward(self, pixels: torch.Tensor, vision, text=None, mask=None) -> VisualTokens:
+        """Images → position embeddings (B, N, d) and codes (B, N, D) (no routing context)."""
         codes = self.codes(pixels, vision)
-        return self.embed_codes(codes), codes
+        return VisualTokens(self.embed_codes(codes), None, codes)
+
+    def splice_codes(self, embeds, labels, input_ids, segment_ids, image_row, image_segment, codes):
+        """Fill the ``<image-codes>`` runs with their images' codes (position-major, D per position):
+        code-token embeddings as inputs and visual-token ids ``V + code`` as the shifted targets. The
+        j-th run of a sample decompresses the sample's j-th image."""
+        run = input_ids == CODES_TOKEN_ID
+        if not bool(run.any()):
+            return embeds, labels
+        if codes is None:
+            raise ValueError("code placeholders in a batch without images")
+        rows = self.rows().to(embeds.dtype)
+        labels = labels.clone()
+        taken, nth = 0, {}
+        n = self.num_codes
+        for i in range(codes.shape[0]):
+            r, s = int(image_row[i]), int(image_segment[i])
+            j = nth[(r, s)] = nth.get((r, s), -1) + 1  # this image is the sample's j-th
+            pos = torch.nonzero(run[r] & (segment_ids[r] == s)).squeeze(1)[j * n : (j + 1) * n]
+            if pos.numel() == 0:
+                continue
+            flat = codes[i].reshape(-1)
+            if pos.numel() != flat.numel():
+                raise ValueError(f"{pos.numel()} code placeholders for an image with {flat.numel()} codes")
+            embeds = embeds.index_put((torch.full_like(pos, r), pos), rows[flat])
+            labels[r, pos - 1] = self.text_vocab + flat
+            taken += pos.numel()
+        if taken != int(run.sum()):
+            raise ValueError(f"{int(run.sum()) - taken} code placeholders belong to no image")
+        return embeds, labels
 
 
 # ------------------------------------------------------------------------------------- building
 
 
-def build_discrete(preset, vision, llm, *, weights: bool) -> DiscreteVisual:
+def build_discrete(preset, vision, llm, *, weights: bool) -> DiscretePath:
     """The discrete path for ``preset``. With ``weights`` the tokenizer is loaded from
     ``discrete.tokenizer`` or trained on the fly (cached), and checked against the preset and the
     backbones; without, only the architecture is built (a checkpoint's weights follow)."""
@@ -129,7 +167,7 @@ def build_discrete(preset, vision, llm, *, weights: bool) -> DiscreteVisual:
     cfg = preset.discrete
     dims = Dims(vision.image_size, vision.hidden_size, vision.num_patches, llm.get_input_embeddings().embedding_dim)
     if not weights:
-        return DiscreteVisual(cfg, build_tokenizer(cfg, dims), llm)
+        return DiscretePath(cfg, build_tokenizer(cfg, dims), llm)
     if cfg.tokenizer is not None:
         d = Path(cfg.tokenizer)
     else:
@@ -154,4 +192,4 @@ def build_discrete(preset, vision, llm, *, weights: bool) -> DiscreteVisual:
 
         with torch.no_grad():
             llm_rows(llm, cfg).copy_(tok.quantizer.codebook)
-    return DiscreteVisual(cfg, tok, llm)
+    return DiscretePath(cfg, tok, llm)

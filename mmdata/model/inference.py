@@ -4,22 +4,49 @@
     gen.generate([[img1], [img2]], ["What colour is the square?", "How many objects?"], max_new_tokens=16)
 
 Prompts come without ``<image>``; :meth:`Generator.generate` applies the chat template, puts one
-image at the start of the user turn (the first of each inner list; an empty list means a text-only
-prompt), left-pads the batch and decodes greedily with the KV cache.
+``<image>`` per image at the start of the user turn (as the builder renders training rows; an empty
+list means a text-only prompt), left-pads the batch and decodes greedily with the KV cache.
 
-:meth:`Generator.choose` scores a closed answer set instead: each option's text appended to the
-prompt, the option with the highest mean log-probability per token wins (multiple choice by
-likelihood, as lmms-eval's ``multiple_choice`` output type does). Small models that know the answer
-but not yet the reply format (a letter, in the question's language) are measured by what they know.
+:meth:`Generator.choose` answers a closed question by likelihood instead, scoring the reply that
+training taught for the prompt's format (multiple choice by likelihood, as lmms-eval's
+``multiple_choice`` output type does). The rule (:class:`ChoiceScoring`, ``auto`` by default):
+
+* **letter** — when the prompt lists the options as lettered lines (``A. text``: how every
+  ``vqa_mc`` training template and the benchmark prompt show them), training taught a bare letter
+  after ``ASSISTANT:`` (``answer_letter``, then ``</s>``). Each option is scored by the
+  log-probability of the reply ``KEY</s>``;
+* **text** — otherwise (an open question, as VQA training teaches it: the answer text, then
+  ``</s>``), each option by the mean log-probability per token of the reply ``TEXT</s>``
+  (length-normalised, so long options are not penalised for their length).
+
+Every option of a question is scored on the same prefix: the prompt's token ids, and visual tokens
+computed once per question with the MoE routed on the prompt tokens only (never on a candidate
+answer). Continuations are tokenized as training tokenizes an answer piece (on its own, after the
+``ASSISTANT: `` piece).
 """
 
 from __future__ import annotations
 
+import enum
+import re
 from pathlib import Path
 
 import torch
 
 from mmdata.model import chat
+
+
+class ChoiceScoring(enum.StrEnum):
+    """Which reply :meth:`Generator.choose` scores (see the module docstring)."""
+
+    AUTO = "auto"  # letter when the prompt lists lettered options, else text
+    LETTER = "letter"  # the option key, then </s>: log-probability
+    TEXT = "text"  # the option text, then </s>: mean log-probability per token
+
+
+def lists_options(prompt: str, options: dict[str, str]) -> bool:
+    """Whether ``prompt`` shows every option as a lettered line ``KEY. text`` (the taught MC format)."""
+    return all(re.search(rf"(?m)^{re.escape(k)}\. ", prompt) for k in options)
 
 
 class Generator:
@@ -31,46 +58,42 @@ class Generator:
     def name(self) -> str:
         return f"{self.config['preset']['name']}-stage{self.config['stage']}-step{self.config['step']}"
 
-    def encode(self, images: list[list], prompts: list[str], continuations: list[str] | None = None) -> dict:
-        """Left-padded prompt batches; with ``continuations``, each prompt is followed by its answer
-        text and ``n_cont`` holds the answer's token count."""
+    def prompt_ids(self, n_images: int, prompt: str) -> list[int]:
+        """Token ids of a single-turn prompt up to (and including) the assistant prefix."""
+        pieces = chat.render(chat.prompt_turns(prompt, n_images), generation_prompt=True)
+        return chat.encode(self.tokenizer, pieces, self.vlm.num_visual_tokens)[0]
+
+    def encode(self, images: list[list], prompts: list[str]) -> dict:
+        """Left-padded prompt batches: ``input_ids``, ``attention_mask`` and, when any prompt has
+        images, ``pixel_values`` with ``image_row`` (every image of row 0, then of row 1, …)."""
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} image lists for {len(prompts)} prompts")
-        tok, n_vis = self.tokenizer, self.vlm.num_visual_tokens
-        seqs, pix, rows, n_cont = [], [], [], []
-        for k, (imgs, prompt) in enumerate(zip(images, prompts, strict=True)):
-            with_image = bool(imgs)
-            pieces = chat.render(chat.prompt_turns(prompt, with_image), generation_prompt=True)
-            ids, _ = chat.encode(tok, pieces, n_vis)
-            if continuations is not None:
-                cont = tok.encode(continuations[k])
-                n_cont.append(len(cont))
-                ids = ids + cont
-            seqs.append(ids)
-            if with_image:
-                pix.append(self.vlm.vision.transform(imgs[0]))
-                rows.append(k)
+        seqs = [self.prompt_ids(len(imgs), prompt) for imgs, prompt in zip(images, prompts, strict=True)]
+        out = self._pad(seqs)
+        pix = [self.vlm.vision.transform(im) for imgs in images for im in imgs]
+        if pix:
+            out["pixel_values"] = torch.stack(pix).to(self.device)
+            out["image_row"] = torch.tensor([k for k, imgs in enumerate(images) for _ in imgs], device=self.device)
+        return out
+
+    def _pad(self, seqs: list[list[int]]) -> dict:
         width = max(map(len, seqs))
-        input_ids = torch.full((len(seqs), width), tok.pad_id, dtype=torch.long)
+        input_ids = torch.full((len(seqs), width), self.tokenizer.pad_id, dtype=torch.long)
         attention = torch.zeros((len(seqs), width), dtype=torch.long)
         for k, ids in enumerate(seqs):  # left padding
             input_ids[k, width - len(ids) :] = torch.tensor(ids)
             attention[k, width - len(ids) :] = 1
-        out = {"input_ids": input_ids, "attention_mask": attention}
-        if pix:
-            out["pixel_values"] = torch.stack(pix)
-            out["image_row"] = torch.tensor(rows)
-        if continuations is not None:
-            out["n_cont"] = torch.tensor(n_cont)
-        return {k: v.to(self.device) for k, v in out.items()}
+        return {"input_ids": input_ids.to(self.device), "attention_mask": attention.to(self.device)}
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     @torch.no_grad()
     def generate(self, images: list[list], prompts: list[str], max_new_tokens: int = 16) -> list[str]:
         if not prompts:
             return []
         batch = self.encode(images, prompts)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        with autocast:
+        with self._autocast():
             out = self.vlm.generate(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"), batch.get("image_row"),
                                     max_new_tokens=max_new_tokens)  # fmt: skip
         texts = []
@@ -80,31 +103,64 @@ class Generator:
             texts.append(self.tokenizer.decode(row).strip())
         return texts
 
+    def rule(self, prompt: str, options: dict[str, str], scoring: ChoiceScoring | str = ChoiceScoring.AUTO) -> ChoiceScoring:
+        """The scoring rule ``choose`` applies to one question (``LETTER`` or ``TEXT``)."""
+        scoring = ChoiceScoring(scoring)
+        if scoring is ChoiceScoring.AUTO:
+            return ChoiceScoring.LETTER if lists_options(prompt, options) else ChoiceScoring.TEXT
+        return scoring
+
+    def reply_ids(self, key: str, text: str, rule: ChoiceScoring) -> list[int]:
+        """The scored reply of one option: its key or its text, then ``</s>`` (as training ends an answer)."""
+        return self.tokenizer.encode(key if rule is ChoiceScoring.LETTER else text) + [self.tokenizer.eos_id]
+
     @torch.no_grad()
-    def choose(self, images: list[list], prompts: list[str], choices: list[dict[str, str]]) -> list[str]:
-        """For each prompt, the key of the answer text in ``choices`` (``{letter: text}``) that the
-        model finds most likely after the prompt: mean log-probability per answer token."""
+    def option_scores(self, images: list[list], prompts: list[str], choices: list[dict[str, str]],
+                      scoring: ChoiceScoring | str = ChoiceScoring.AUTO) -> list[dict[str, float]]:  # fmt: skip
+        """Per question, each option key's score under :meth:`rule` (higher is more likely)."""
         if len(choices) != len(prompts):
             raise ValueError(f"{len(choices)} choice sets for {len(prompts)} prompts")
-        flat = [(k, key, text) for k, opts in enumerate(choices) for key, text in sorted(opts.items())]
-        if not flat:
-            return [""] * len(prompts)
-        batch = self.encode([images[k] for k, _, _ in flat], [prompts[k] for k, _, _ in flat],
-                            continuations=[text for _, _, text in flat])  # fmt: skip
-        n_cont = batch.pop("n_cont")
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        with autocast:
-            logits = self.vlm.token_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"), batch.get("image_row"))
-        width = max(int(n_cont.max()), 1)  # answers sit at the right end of each (left-padded) row
+        if not prompts:
+            return []
+        q = self.encode(images, prompts)
+        with self._autocast():  # visual tokens once per question, routed on the prompt only
+            vis = self.vlm.prompt_visuals(q["input_ids"], q["attention_mask"], q.get("pixel_values"), q.get("image_row"))
+        img_of = [[] for _ in prompts]
+        for i, r in enumerate(q.get("image_row", torch.empty(0)).tolist()):
+            img_of[r].append(i)
+        flat, seqs, n_reply, rules, index = [], [], [], [], []
+        for k, opts in enumerate(choices):
+            prompt = q["input_ids"][k][q["attention_mask"][k].bool()].tolist()
+            rule = self.rule(prompts[k], opts, scoring)
+            for key, text in sorted(opts.items()):
+                reply = self.reply_ids(key, text, rule)
+                flat.append((k, key))
+                seqs.append(prompt + reply)
+                n_reply.append(len(reply))
+                rules.append(rule)
+                index += img_of[k]
+        scores: list[dict[str, float]] = [{} for _ in prompts]
+        if not seqs:
+            return scores
+        batch = self._pad(seqs)
+        visual = vis.embeds[torch.tensor(index, dtype=torch.long, device=self.device)] if index else None
+        width = max(n_reply)  # replies sit at the right end of each (left-padded) row
+        with self._autocast():
+            logits = self.vlm.token_logits(batch["input_ids"], batch["attention_mask"], visual=visual, last=width + 1)
         targets = batch["input_ids"][:, -width:]
-        logp = torch.log_softmax(logits[:, -width - 1 : -1], dim=-1).gather(-1, targets.clamp(min=0)[..., None])[..., 0]
-        best: dict[int, tuple[float, str]] = {}
-        for r, (k, key, _) in enumerate(flat):
-            n = int(n_cont[r])
-            score = float(logp[r, -n:].mean()) if n else float("-inf")
-            if k not in best or score > best[k][0]:
-                best[k] = (score, key)
-        return [best[k][1] if k in best else "" for k in range(len(prompts))]
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets[..., None])[..., 0]
+        for r, (k, key) in enumerate(flat):
+            lp = logp[r, -n_reply[r] :]
+            scores[k][key] = float(lp.sum() if rules[r] is ChoiceScoring.LETTER else lp.mean())
+        return scores
+
+    def choose(self, images: list[list], prompts: list[str], choices: list[dict[str, str]],
+               scoring: ChoiceScoring | str = ChoiceScoring.AUTO) -> list[str]:  # fmt: skip
+        """For each prompt, the key of the option in ``choices`` (``{letter: text}``) whose reply the
+        model finds most likely (rule: module docstring; ties go to the first key in sorted order);
+        ``""`` for a question without options."""
+        scores = self.option_scores(images, prompts, choices, scoring)
+        return [max(sorted(s), key=s.__getitem__) if s else "" for s in scores]
 
 
 def load_for_generation(ckpt_dir: str | Path, device: str | torch.device | None = None) -> Generator:

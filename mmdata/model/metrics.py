@@ -56,8 +56,12 @@ class FlopCounter:
         self.p_llm = _params(vlm.llm) - emb.weight.numel() - head.weight.numel()
         self.p_head = head.weight.numel()
         self.p_vis = _params(vlm.vision)
-        self.p_proj = _params(vlm.projector)
-        self.p_moe = _params(vlm.moe) if vlm.use_moe else 0
+        vis = {}
+        for n, p in vlm.visual.named_parameters():
+            key = vlm.visual.lr_key(n)
+            vis[key] = vis.get(key, 0) + p.numel()
+        self.p_proj = vis.get("projector", 0)
+        self.p_moe = vis.get("moe", 0) if vlm.use_moe else 0
         self.layers, self.d = cfg.num_hidden_layers, cfg.hidden_size
         self.n_patch = vlm.vision.num_patches + 1
         self.n_vis = vlm.num_visual_tokens

@@ -4,18 +4,26 @@
 stage      trained                         notes
 =========  ==============================  ======================================================
 0          (world only) vision, LLM        CLIP contrastive + causal LM pretraining, :mod:`stage0`
-1          projector                       vision + LLM frozen; the MoE is bypassed and frozen
-2          projector, MoE, LLM             vision frozen
+1          the visual path's stage-1 part  vision + LLM frozen; projector path: the projector (the
+                                           MoE is bypassed and frozen); discrete path: its
+                                           projections (the new vocabulary rows stay as
+                                           initialised, as in TEAL's stage 1)
+2          visual path, LLM                vision frozen; projector path: projector + MoE;
+                                           discrete path: projections + vocabulary rows
 =========  ==============================  ======================================================
 
-With ``visual: discrete`` the ``projector`` slot holds the discrete visual path
-(:class:`~mmdata.model.discrete.DiscreteVisual`). Its tokenizer is never trained here (``mmdata
-tokenizer train`` trains it once); in stage 1 only its projections learn and the new vocabulary
-rows (input embeddings and output rows) stay as initialised, as in TEAL's stage 1; stage 2 trains
-all of it.
+Which parameters of the visual path a stage trains is the path's own rule
+(:meth:`~mmdata.model.visual.VisualPath.trainable`); a discrete path's tokenizer never trains here
+(``mmdata tokenizer train`` trains it once).
 
 ``llm_tuning: bias-norm`` (TEAL's stage 2) keeps the LLM frozen except its biases and normalisation
-weights; ``full`` (the default) trains every LLM parameter.
+weights, and inserts TEAL's learnable scale and bias per decoder layer
+(:class:`~mmdata.model.llm.LayerAffine`, identity when inserted), which train too; ``full`` (the
+default) trains every LLM parameter and leaves inserted scales and biases, if a checkpoint has them,
+frozen.
+
+Learning-rate keys (``train.stageN.lr``): ``projector`` and ``moe`` (the visual path says which of its
+parameters is which), ``llm`` (the LLM and its inserted scales and biases).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ def is_bias_or_norm(name: str, module) -> bool:
 
 
 def set_stage(model, stage: int, llm_tuning: str = "full") -> list[str]:
-    """Freeze everything, then unfreeze the modules ``stage`` trains; returns their names.
+    """Freeze everything, then unfreeze what ``stage`` trains; returns the learning-rate keys trained.
 
     Also records the stage on the model (the MoE runs only from stage 2 on) and keeps frozen
     modules in eval mode, so a frozen encoder never changes behaviour between stages.
@@ -40,22 +48,22 @@ def set_stage(model, stage: int, llm_tuning: str = "full") -> list[str]:
     if llm_tuning not in LLM_TUNING:
         raise ValueError(f"llm_tuning must be one of {LLM_TUNING}, got {llm_tuning!r}")
     model.stage = stage
-    trained = [m for m in TRAINABLE[stage] if getattr(model, m, None) is not None]
     for p in model.parameters():
         p.requires_grad_(False)
-    for name in trained:
-        for p in getattr(model, name).parameters():
-            p.requires_grad_(True)
-    visual = getattr(model, "projector", None)
-    if getattr(visual, "discrete", False):
-        for p in visual.tokenizer.parameters():
-            p.requires_grad_(False)
-        if stage == 1:
-            for p in visual.vocabulary_rows():
-                p.requires_grad_(False)
-    if "llm" in trained and llm_tuning == "bias-norm":
-        for mod in model.llm.modules():
-            for name, p in mod.named_parameters(recurse=False):
-                p.requires_grad_(is_bias_or_norm(name, mod))
+    visual = dict(model.visual.named_parameters())
+    for name in model.visual.trainable(stage):
+        visual[name].requires_grad_(True)
+    if stage >= 2:
+        if llm_tuning == "bias-norm":
+            model.add_layer_affine()
+            for mod in model.llm.modules():
+                for name, p in mod.named_parameters(recurse=False):
+                    p.requires_grad_(is_bias_or_norm(name, mod))
+            for p in model.llm_affine.parameters():
+                p.requires_grad_(True)
+        else:
+            for p in model.llm.parameters():
+                p.requires_grad_(True)
+    trained = sorted({model.lr_key(n) for n, p in model.named_parameters() if p.requires_grad}, key=TRAINABLE[2].index)
     model.trained_modules = tuple(trained)
     return trained

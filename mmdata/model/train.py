@@ -4,9 +4,9 @@
 
 * stage 0 (world presets): tokenizer + CLIP + LM pretraining (:mod:`stage0`, cached), written as a
   checkpoint whose projector / MoE are freshly initialised;
-* stage 1: projector only; stage 2: projector + MoE + LLM (:func:`stages.set_stage`; ``llm_tuning:
-  bias-norm`` trains only the LLM's biases and norms); a discrete preset's visual path sits in the
-  projector's slot;
+* stage 1: the visual path's projections only; stage 2: visual path (projector + MoE, or a discrete
+  path's projections + vocabulary rows) + LLM (:func:`stages.set_stage`; ``llm_tuning: bias-norm``
+  trains only the LLM's biases and norms plus TEAL's inserted per-layer scale and bias);
 * AdamW with one learning rate per module, linear warmup then cosine decay, gradient clipping;
 * bf16 autocast on GPU, fp32 on CPU; DDP under ``torchrun`` (gloo on CPU, NCCL on GPU), FSDP2 as an
   option (meant for GPUs; it also runs on gloo, which the tests use); optional gradient checkpointing;
@@ -91,15 +91,21 @@ def lr_multiplier(step: int, total: int, warmup_frac: float, min_ratio: float) -
 
 
 def param_groups(vlm, lrs: dict[str, float], weight_decay: float) -> list[dict]:
-    """One group per trained module (and decay / no-decay), carrying its base learning rate."""
+    """One group per trained learning-rate key (``projector`` / ``moe`` / ``llm``, in that order; and
+    decay / no-decay), carrying its base learning rate. Parameters are looked up by name on the
+    (possibly FSDP-wrapped) model, so the groups hold the parameters the optimizer must step."""
+    named: dict[str, list] = {}
+    for n, p in vlm.named_parameters():
+        if p.requires_grad:
+            named.setdefault(vlm.lr_key(n), []).append(p)
     groups = []
     for module in vlm.trained_modules:
-        named = [(n, p) for n, p in getattr(vlm, module).named_parameters() if p.requires_grad]
-        decay = [p for _, p in named if p.ndim >= 2]
-        plain = [p for _, p in named if p.ndim < 2]
-        for params, wd in ((decay, weight_decay), (plain, 0.0)):
-            if params:
-                groups.append({"params": params, "lr": lrs[module], "base_lr": lrs[module], "weight_decay": wd, "module": module})
+        params = named.get(module, [])
+        decay = [p for p in params if p.ndim >= 2]
+        plain = [p for p in params if p.ndim < 2]
+        for ps, wd in ((decay, weight_decay), (plain, 0.0)):
+            if ps:
+                groups.append({"params": ps, "lr": lrs[module], "base_lr": lrs[module], "weight_decay": wd, "module": module})
     return groups
 
 
@@ -168,9 +174,10 @@ def wrap(vlm, preset: Preset, proc: Proc):
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
         for layer in vlm.llm.get_decoder().layers:
             fully_shard(layer, mp_policy=mp)
-        for part in (vlm.vision, vlm.projector, vlm.moe):
-            if part is not None:
-                fully_shard(part, mp_policy=mp)
+        fully_shard(vlm.vision, mp_policy=mp)
+        # the visual path stays gathered after its forward: a discrete path's output rows are read
+        # again for the logits, after the LLM
+        fully_shard(vlm.visual, mp_policy=mp, reshard_after_forward=False)
         return fully_shard(vlm, mp_policy=mp)
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -296,7 +303,7 @@ def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int
 
     # ---- derived quantities, printed once
     global_batch = st.batch_size * st.grad_accum * proc.world
-    n_par = {m: sum(p.numel() for p in getattr(vlm, m).parameters()) for m in ("vision", "projector", "moe", "llm") if getattr(vlm, m) is not None}
+    n_par = {m: sum(p.numel() for p in getattr(vlm, m).parameters()) for m in ("vision", "visual", "llm", "llm_affine") if getattr(vlm, m) is not None}
     log(f"stage {stage} | {preset.name} | {dev_name} × {proc.world} | precision {precision} | trains {', '.join(trained)}"
         + (f" (llm: {st.llm_tuning})" if st.llm_tuning != "full" else ""))
     log("params " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in n_par.items()) + f" | trainable {sum(p.numel() for p in trainable) / 1e6:.2f}M")
@@ -450,7 +457,10 @@ def _load_state(out: Path, model, opt, proc: Proc) -> tuple[int, list[dict]]:
     js = st["json"]
     if js["world"] != proc.world:
         raise MmdataError(f"checkpoint was written by {js['world']} processes; resume with the same number (got {proc.world})", file=out)
-    osd = ckpt_io.unflatten_optimizer(st["optimizer_tensors"], js["optimizer"])
+    from mmdata.model.visual import legacy_key
+
+    discrete = (model.module if hasattr(model, "module") else model).preset.is_discrete
+    osd = ckpt_io.unflatten_optimizer(st["optimizer_tensors"], js["optimizer"], rename=lambda n: legacy_key(n, discrete))
     set_optimizer_state_dict(model, opt, osd, options=StateDictOptions(full_state_dict=True))
     metrics = [m for m in ckpt_io.read_metrics(out) if m["step"] <= js["step"]]
     return js["step"], metrics

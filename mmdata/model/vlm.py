@@ -1,17 +1,23 @@
-"""VLM assembly: vision encoder → projector → [Parrot MoE] → LLM, or, with ``visual: discrete``,
-image → discrete visual tokenizer → new LLM vocabulary rows (:mod:`mmdata.model.discrete`).
+"""VLM assembly: vision encoder → visual path → LLM. The visual path (:mod:`mmdata.model.visual`) is
+either a projector (→ Parrot MoE) or a discrete visual tokenizer whose codes are new LLM vocabulary
+rows (:mod:`mmdata.model.discrete`); the VLM only uses their common interface.
 
-Visual tokens are spliced where the chat template put the ``<image>`` placeholder run (one image
-per sample, in batch order). A discrete model also fills ``<image-codes>`` runs (in-context image
-decompression) with the image's code tokens, as inputs and as targets over the joint vocabulary. Training computes the loss as a *sum* over supervised tokens plus the
-token count, so the trainer can normalise over the whole global batch (exact under DDP and gradient
-accumulation). Generation builds the same input embeddings and hands them to HF ``generate`` with a
-KV cache; the MoE runs once, at prefill, with every prompt token as routing context (Parrot).
+Visual tokens are spliced where the chat template put the ``<image>`` placeholder runs (one run per
+image, in row-major order, i.e. in the order the batch lists its images). A discrete model also fills
+``<image-codes>`` runs (in-context image decompression) with the image's code tokens, as inputs and as
+targets over the joint vocabulary. Packed rows (several samples per row, told apart by
+``segment_ids``) get a block-diagonal causal attention mask, so no sample attends to another.
+Training computes the loss as a *sum* over supervised tokens plus the token count, so the trainer can
+normalise over the whole global batch (exact under DDP and gradient accumulation).
+
+Generation and answer scoring build the same input embeddings. The MoE routes each image on its
+prompt's tokens (Parrot): the routing context is the prompt only — never generated tokens or a scored
+answer — so every candidate answer of a question sees the same visual prefix. Generation hands the
+embeddings to HF ``generate`` with a KV cache.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdata.errors import MmdataError
-from mmdata.model.chat import CODES_TOKEN_ID, IGNORE, IMAGE_TOKEN_ID
-from mmdata.model.llm import load_llm
-from mmdata.model.moe import ParrotMoE
-from mmdata.model.projectors import build_projector
+from mmdata.model.chat import IGNORE, IMAGE_TOKEN_ID
+from mmdata.model.llm import LayerAffine, load_llm, segment_attention_mask
 from mmdata.model.tokenizer import TextTokenizer
 from mmdata.model.vision import VisionEncoder, load_clip_vision, read_image_stats
+from mmdata.model.visual import VisualTokens, build_visual
 
 
 @dataclass(frozen=True)
@@ -47,36 +52,52 @@ class VLM(nn.Module):
         self.vision = VisionEncoder(clip, preset.vision.feature_layer, **kw)
         self.llm = llm
         self.tokenizer = tokenizer
-        self.keep_cls = preset.vision.keep_cls
-        self.discrete = preset.is_discrete
-        d = llm.get_input_embeddings().embedding_dim
         with torch.random.fork_rng(devices=[]):  # new modules are initialised from the preset seed
             torch.manual_seed(preset.train.seed)
-            if self.discrete:  # the visual path takes the projector's slot (and its stage rules)
-                from mmdata.model.discrete import build_discrete
-
-                self.projector = build_discrete(preset, self.vision, llm, weights=weights)
-            else:
-                self.projector = build_projector(preset.projector, self.vision.hidden_size, d, self.vision.num_patches, self.keep_cls)
-            m = preset.moe
-            self.moe = ParrotMoE(d, m.experts, m.intermediate, m.alpha, m.residual) if m.enabled else None
+            self.visual = build_visual(preset, self.vision, llm, weights=weights)
+        self.llm_affine: LayerAffine | None = None  # TEAL's per-layer scale and bias (bias-norm tuning)
+        self._affine_hooks: list = []
         self.stage = 1
         self.trained_modules: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------------------ properties
 
     @property
+    def stage(self) -> int:
+        return self.visual.stage
+
+    @stage.setter
+    def stage(self, value: int) -> None:
+        self.visual.stage = int(value)
+
+    @property
     def num_visual_tokens(self) -> int:
-        return self.projector.num_tokens + int(self.keep_cls and not self.discrete)
+        return self.visual.num_tokens
 
     @property
     def num_code_tokens(self) -> int | None:
         """Length of an image's code sequence (discrete models; None: no decompression task)."""
-        return self.projector.num_codes if self.discrete else None
+        return self.visual.num_codes
 
     @property
     def use_moe(self) -> bool:
-        return self.moe is not None and self.stage >= 2
+        """Whether the visual path routes on the prompt now (a Parrot MoE, from stage 2 on)."""
+        return self.visual.routed
+
+    def lr_key(self, name: str) -> str:
+        """The learning-rate key (``projector`` / ``moe`` / ``llm``) of parameter ``name``."""
+        head, _, rest = name.partition(".")
+        if head == "visual":
+            return self.visual.lr_key(rest)
+        return "llm" if head == "llm_affine" else head
+
+    def add_layer_affine(self) -> LayerAffine:
+        """Insert TEAL's per-layer scale and bias (identity) once; later calls return the same one."""
+        if self.llm_affine is None:
+            dev = self.llm.get_input_embeddings().weight.device
+            self.llm_affine = LayerAffine(self.llm).to(dev)
+            self._affine_hooks = self.llm_affine.attach(self.llm)
+        return self.llm_affine
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -88,111 +109,106 @@ class VLM(nn.Module):
 
     def visual_tokens(self, pixel_values, text=None, mask=None):
         """(I, 3, S, S) → visual tokens (I, V, d) and router probabilities (I, E) or None."""
-        if self.discrete:
-            return self.projector(pixel_values, self.vision)[0], None
-        frozen = not any(p.requires_grad for p in self.vision.parameters())
-        ctx = torch.no_grad() if frozen else contextlib.nullcontext()
-        with ctx:
-            cls, patches = self.vision(pixel_values)
-        if self.keep_cls:
-            vis, cls_tok = self.projector(patches, cls)
-            vis = torch.cat([cls_tok[:, None], vis], dim=1)
-        else:
-            vis = self.projector(patches)
-        probs = None
-        if self.use_moe:
-            vis, probs = self.moe(vis, text, mask)
-        return vis, probs
+        out = self.visual(pixel_values, self.vision, text, mask)
+        return out.embeds, out.router_probs
+
+    def encode_images(self, pixel_values, image_row, input_ids, context_mask, segment_ids=None, image_segment=None) -> VisualTokens:
+        """The visual tokens of I images; image ``i`` belongs to row ``image_row[i]`` (and, in packed
+        rows, to segment ``image_segment[i]``) and is routed on that row's ``context_mask`` tokens."""
+        text = mask = None
+        if self.visual.routed:
+            text = self.llm.get_input_embeddings()(input_ids[image_row].clamp_min(0))
+            mask = context_mask[image_row]
+            if segment_ids is not None:
+                mask = mask & (segment_ids[image_row] == image_segment[:, None])
+        return self.visual(pixel_values, self.vision, text, mask)
+
+    def splice(self, input_ids, visual: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings with each ``<image>`` run overwritten by its image's tokens (row-major)."""
+        embeds = self.llm.get_input_embeddings()(input_ids.clamp_min(0))  # placeholders look up id 0, then get overwritten
+        img_mask = input_ids == IMAGE_TOKEN_ID
+        n_vis = 0 if visual is None else visual.shape[0] * visual.shape[1]
+        if int(img_mask.sum()) != n_vis:
+            raise ValueError(f"{int(img_mask.sum())} image placeholders for {n_vis} visual tokens")
+        if visual is None:
+            return embeds
+        return embeds.masked_scatter(img_mask[..., None], visual.to(embeds.dtype))
 
     def embed(self, input_ids, segment_ids, prompt_mask, pixel_values=None, image_row=None, image_segment=None):
         """Token embeddings with the visual tokens spliced in; also the router probabilities."""
-        embeds, probs, _ = self._embed(input_ids, segment_ids, prompt_mask, pixel_values, image_row, image_segment)
-        return embeds, probs
+        embeds, vis = self._embed(input_ids, segment_ids, prompt_mask, pixel_values, image_row, image_segment)
+        return embeds, vis.router_probs if vis is not None else None
 
     def _embed(self, input_ids, segment_ids, prompt_mask, pixel_values=None, image_row=None, image_segment=None):
-        """``embed`` plus the images' codes (discrete models; else None)."""
-        table = self.llm.get_input_embeddings()
-        img_mask = input_ids == IMAGE_TOKEN_ID
-        embeds = table(input_ids.clamp_min(0))  # placeholders look up id 0, then get overwritten
+        """``embed`` plus the images' :class:`VisualTokens` (None for a text-only batch)."""
         n_img = 0 if pixel_values is None else pixel_values.shape[0]
-        trains_visual = self.training and any(p.requires_grad for p in self.projector.parameters())
-        if n_img == 0 and not trains_visual:
-            return embeds, None, None
-        if n_img == 0:  # text-only batch while training the projector: keep every rank's graph the same
+        if n_img:
+            vis = self.encode_images(pixel_values, image_row, input_ids, prompt_mask, segment_ids, image_segment)
+            return self.splice(input_ids, vis.embeds), vis
+        embeds = self.splice(input_ids, None)
+        if self.training and any(p.requires_grad for p in self.visual.parameters()):
+            # text-only batch while training the visual path: run it on one blank image, so every
+            # rank's graph has the same parameters (DDP) — its output enters the loss times zero
             s = self.vision.image_size
             px = torch.zeros(1, 3, s, s, device=embeds.device, dtype=embeds.dtype)
-            text, mask = embeds[:1], torch.zeros_like(img_mask[:1])
-            vis, probs = self.visual_tokens(px, text, mask)
-            zero = vis.sum() * 0 + (probs.sum() * 0 if probs is not None else 0)
-            if self.discrete:  # the output rows too (DDP expects a gradient for every trained parameter)
-                zero = zero + self.projector.head.sum() * 0
-            return embeds + zero.to(embeds.dtype), None, None
-        codes = None
-        if self.discrete:
-            vis, codes = self.projector(pixel_values, self.vision)
-            probs = None
-        else:
-            text = embeds[image_row]
-            mask = prompt_mask[image_row] & (segment_ids[image_row] == image_segment[:, None])
-            vis, probs = self.visual_tokens(pixel_values, text, mask)
-        if int(img_mask.sum()) != vis.shape[0] * vis.shape[1]:
-            raise ValueError(f"{int(img_mask.sum())} image placeholders for {vis.shape[0]}×{vis.shape[1]} visual tokens")
-        embeds = embeds.masked_scatter(img_mask[..., None], vis.to(embeds.dtype))
-        return embeds, probs, codes
+            ctx = torch.zeros(1, input_ids.shape[1], dtype=torch.bool, device=embeds.device)
+            out = self.encode_images(px, torch.zeros(1, dtype=torch.long, device=embeds.device), input_ids[:1], ctx)
+            zero = out.embeds.sum() * 0 + (out.router_probs.sum() * 0 if out.router_probs is not None else 0)
+            embeds = embeds + zero.to(embeds.dtype)
+        return embeds, None
 
-    def _splice_codes(self, embeds, labels, input_ids, segment_ids, image_row, image_segment, codes):
-        """Fill each ``<image-codes>`` run with its image's codes (position-major, D per position):
-        code-token embeddings as inputs and visual-token ids ``V + code`` as the shifted targets."""
-        run = input_ids == CODES_TOKEN_ID
-        if not bool(run.any()):
-            return embeds, labels
-        if codes is None:
-            raise ValueError("code placeholders in a batch without images (or in a projector model)")
-        rows = self.projector.rows().to(embeds.dtype)
-        labels = labels.clone()
-        taken = 0
-        for i in range(codes.shape[0]):
-            r, s = int(image_row[i]), int(image_segment[i])
-            pos = torch.nonzero(run[r] & (segment_ids[r] == s)).squeeze(1)
-            if pos.numel() == 0:
-                continue
-            flat = codes[i].reshape(-1)
-            if pos.numel() != flat.numel():
-                raise ValueError(f"{pos.numel()} code placeholders for an image with {flat.numel()} codes")
-            embeds = embeds.index_put((torch.full_like(pos, r), pos), rows[flat])
-            labels[r, pos - 1] = self.projector.text_vocab + flat
-            taken += pos.numel()
-        if taken != int(run.sum()):
-            raise ValueError(f"{int(run.sum()) - taken} code placeholders belong to no image")
-        return embeds, labels
+    def attention_mask(self, segment_ids) -> torch.Tensor | None:
+        """The block-diagonal causal mask of a packed batch; None when every row holds one sample
+        (the decoder's own causal mask is the same thing then)."""
+        if int(segment_ids.max()) <= 1:
+            return None
+        dtype = self.llm.get_input_embeddings().weight.dtype
+        return segment_attention_mask(segment_ids, self.llm.config._attn_implementation, dtype)
 
     # --------------------------------------------------------------------------------- training
 
-    def forward(self, batch: dict) -> dict:
-        """Loss *sum* over supervised tokens, their count, and the router probabilities."""
-        embeds, probs, codes = self._embed(
+    def hidden_states(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The decoder's last hidden states (B, T, d) for a training batch, the (shifted) labels over
+        the joint vocabulary and the router probabilities."""
+        embeds, vis = self._embed(
             batch["input_ids"], batch["segment_ids"], batch["prompt_mask"],
             batch.get("pixel_values"), batch.get("image_row"), batch.get("image_segment"),
         )  # fmt: skip
-        labels = batch["labels"]
-        if self.discrete:
-            embeds, labels = self._splice_codes(embeds, labels, batch["input_ids"], batch["segment_ids"], batch.get("image_row"),
-                                                batch.get("image_segment"), codes)  # fmt: skip
-        hidden = self.llm.get_decoder()(inputs_embeds=embeds, position_ids=batch["position_ids"], use_cache=False).last_hidden_state
+        embeds, labels = self.visual.splice_codes(embeds, batch["labels"], batch["input_ids"], batch["segment_ids"], batch.get("image_row"),
+                                                  batch.get("image_segment"), vis.codes if vis is not None else None)  # fmt: skip
+        mask = self.attention_mask(batch["segment_ids"])
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=mask, position_ids=batch["position_ids"], use_cache=False).last_hidden_state
+        return hidden, labels, vis.router_probs if vis is not None else None
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits over the joint vocabulary: the text tokens, then the visual path's own (if any)."""
+        logits = self.llm.get_output_embeddings()(hidden)
+        extra = self.visual.extra_logits(hidden)
+        return logits if extra is None else torch.cat([logits, extra], dim=-1)
+
+    def forward(self, batch: dict) -> dict:
+        """Loss *sum* over supervised tokens, their count, and the router probabilities."""
+        hidden, labels, probs = self.hidden_states(batch)
         sel = labels != IGNORE
-        logits = self.llm.get_output_embeddings()(hidden[sel])
-        if self.discrete:  # the joint vocabulary: text tokens, then the K visual tokens
-            logits = torch.cat([logits, self.projector.code_logits(hidden[sel])], dim=-1)
-        loss_sum = F.cross_entropy(logits.float(), labels[sel], reduction="sum")
+        loss_sum = F.cross_entropy(self.logits(hidden[sel]).float(), labels[sel], reduction="sum")
         return {"loss_sum": loss_sum, "tokens": sel.sum(), "router_probs": probs}
 
     # ------------------------------------------------------------------------------- generation
 
-    def _prompt_embeds(self, input_ids, attention_mask, pixel_values, image_row):
-        prompt_mask = attention_mask.bool() & (input_ids != IMAGE_TOKEN_ID)
-        img_seg = None if image_row is None else torch.ones_like(image_row)
-        embeds, _ = self.embed(input_ids, attention_mask.long(), prompt_mask, pixel_values, image_row, img_seg)
-        return embeds
+    def prompt_visuals(self, input_ids, attention_mask, pixel_values=None, image_row=None, context_mask=None) -> VisualTokens | None:
+        """The visual tokens of left-padded prompt rows; each image is routed on its row's
+        ``context_mask`` tokens (default: every real, non-image token, i.e. the whole prompt)."""
+        if pixel_values is None or pixel_values.shape[0] == 0:
+            return None
+        if context_mask is None:
+            context_mask = attention_mask.bool() & (input_ids != IMAGE_TOKEN_ID)
+        return self.encode_images(pixel_values, image_row, input_ids, context_mask.bool() & (input_ids != IMAGE_TOKEN_ID))
+
+    def _prompt_embeds(self, input_ids, attention_mask, pixel_values, image_row, context_mask=None, visual=None):
+        if visual is None:
+            vis = self.prompt_visuals(input_ids, attention_mask, pixel_values, image_row, context_mask)
+            visual = vis.embeds if vis is not None else None
+        return self.splice(input_ids, visual)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, pixel_values=None, image_row=None, max_new_tokens: int = 16):
@@ -205,12 +221,20 @@ class VLM(nn.Module):
         )  # fmt: skip
 
     @torch.no_grad()
-    def token_logits(self, input_ids, attention_mask, pixel_values=None, image_row=None):
-        """Next-token logits at every position of left-padded sequences (positions counted from
-        each row's first real token, as :meth:`generate` does): the hook for scoring answers."""
-        embeds = self._prompt_embeds(input_ids, attention_mask, pixel_values, image_row)
+    def token_logits(self, input_ids, attention_mask, pixel_values=None, image_row=None, *, context_mask=None, visual=None,
+                     last: int | None = None):  # fmt: skip
+        """Next-token logits (text vocabulary) at every position of left-padded sequences (positions
+        counted from each row's first real token, as :meth:`generate` does), or at the ``last``
+        positions only: the hook for scoring answers. ``context_mask`` limits the MoE's routing
+        context (pass the prompt, not the scored answer); ``visual`` (I, V, d) supplies precomputed
+        visual tokens instead of ``pixel_values``."""
+        embeds = self._prompt_embeds(input_ids, attention_mask, pixel_values, image_row, context_mask, visual)
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids).logits.float()
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                                        use_cache=False).last_hidden_state  # fmt: skip
+        if last is not None:
+            hidden = hidden[:, -last:]
+        return self.llm.get_output_embeddings()(hidden).float()
 
 
 def build_vlm(preset, backbones: Backbones) -> VLM:

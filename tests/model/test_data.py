@@ -37,13 +37,26 @@ def test_template_supervises_assistant_turns_only(tok):
 
 
 @pytest.mark.parametrize("turns", [
-    [{"role": "user", "content": "<image> <image>"}, {"role": "assistant", "content": "x"}],
     [{"role": "user", "content": "<image>"}, {"role": "assistant", "content": "x"}, {"role": "user", "content": "<image>"}],
+    [{"role": "user", "content": "<image>\n<image>\nQ"}, {"role": "assistant", "content": "x"}, {"role": "user", "content": "<image>"}],
     [{"role": "assistant", "content": "x <image>"}],
+    [{"role": "system", "content": "<image>"}, {"role": "user", "content": "Q"}],
 ])  # fmt: skip
 def test_template_rejects_misplaced_images(turns):
     with pytest.raises(ValueError):
         chat.render(turns)
+
+
+def test_template_gives_each_image_its_own_run(tok):
+    one, _ = chat.encode(tok, chat.render([{"role": "user", "content": "<image>\nQ?"}, {"role": "assistant", "content": "a"}]), 3)
+    two, _ = chat.encode(tok, chat.render([{"role": "user", "content": "<image>\n<image>\nQ?"}, {"role": "assistant", "content": "a"}]), 3)
+    img = chat.IMAGE_TOKEN_ID
+    first = one.index(img)
+    assert one[first : first + 3] == [img] * 3 and one.count(img) == 3
+    assert two.count(img) == 6 and two[: first + 3] == one[: first + 3]  # the first run sits where a single image's does
+    assert two[first + 3 : first + 3 + len(tok.encode("\n"))] == tok.encode("\n")  # "\n" between the runs
+    gen, _ = chat.encode(tok, chat.render(chat.prompt_turns("Q?", 2), generation_prompt=True), 3)
+    assert two[: len(gen)] == gen  # the harness prompt for two images = the training prefix
 
 
 def _stream(mixtures, tok, vlm, kind="instruct", **kw):
@@ -110,6 +123,91 @@ def test_packing_keeps_samples_independent(mixtures, tok, vlm_factory):
     order = torch.argsort(b["image_sample"])  # packed rows list images in a different order
     assert torch.equal(a["image_sample"], b["image_sample"][order])
     torch.testing.assert_close(la["router_probs"], lb["router_probs"][order], rtol=1e-4, atol=1e-5)
+
+
+def _per_token(vlm, batch):
+    """Hidden states and per-token losses (at supervised positions, else 0) of a batch."""
+    hidden, labels, _ = vlm.hidden_states(batch)
+    sel = labels != chat.IGNORE
+    loss = torch.zeros(labels.shape)
+    loss[sel] = torch.nn.functional.cross_entropy(vlm.logits(hidden[sel]), labels[sel], reduction="none")
+    return hidden, loss
+
+
+def test_packed_rows_equal_the_samples_run_separately(mixtures, tok, vlm_factory):
+    """Block-diagonal attention: each sample's hidden states and per-token losses inside a packed row
+    equal those of the sample run on its own (fp32), and the mask never lets a token see another
+    sample or a later token."""
+    from mmdata.model.data import collate
+
+    vlm = vlm_factory()
+    set_stage(vlm, 2)
+    vlm.eval()
+    mix, _ = _stream(mixtures, tok, vlm)
+    enc = Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 400, mix.image_roots, str(mix.root))
+    from mmdata.model.data import RowReader
+
+    reader = RowReader(mix)
+    samples = [enc(reader.row(i)) for i in range(12, 20)]
+    packed = collate(samples, tok.pad_id, 400, packing=True)
+    assert packed["input_ids"].shape[0] < len(samples) and int(packed["segment_ids"].max()) >= 3
+    mask = vlm.attention_mask(packed["segment_ids"])
+    seg = packed["segment_ids"]
+    want = (seg[:, :, None] == seg[:, None, :]) & torch.ones(seg.shape[1], seg.shape[1], dtype=torch.bool).tril()
+    assert mask.shape == (seg.shape[0], 1, seg.shape[1], seg.shape[1]) and torch.equal(mask[:, 0], want)
+    with torch.no_grad():
+        hp, lp = _per_token(vlm, packed)
+        for s in samples:
+            hs, ls = _per_token(vlm, collate([s], tok.pad_id, 400, packing=False))
+            n = len(s.ids)
+            where = [(r, g) for r in range(seg.shape[0]) for g in seg[r].unique().tolist() if g > 0
+                     and packed["input_ids"][r][seg[r] == g].tolist() == s.ids]  # fmt: skip
+            assert len(where) >= 1
+            r, g = where[0]
+            pos = torch.nonzero(seg[r] == g).squeeze(1)
+            assert pos.numel() == n
+            torch.testing.assert_close(hp[r, pos], hs[0, :n], rtol=0, atol=1e-5)
+            torch.testing.assert_close(lp[r, pos], ls[0, :n], rtol=0, atol=1e-5)
+
+
+def test_two_image_row_splices_each_image_in_order(mixtures, tok, vlm_factory, tiny_world):
+    """A Conversation row with two images and two ``<image>`` placeholders: two visual-token runs, the
+    first filled with the first image's tokens and the second with the second's; the images swapped
+    give other hidden states; a placeholder count that does not match the images is one clear line."""
+    from mmdata.model.data import collate
+
+    vlm = vlm_factory()
+    set_stage(vlm, 2)
+    vlm.eval()
+    root = tiny_world / "images/coco/train2017"
+    paths = sorted(p.name for p in root.glob("*.jpg"))[:2]
+    refs = [{"path": p, "sha256": "0" * 64, "width": 64, "height": 64} for p in paths]
+    turns = [{"role": "user", "content": "<image>\n<image>\nWhich image has more objects?"}, {"role": "assistant", "content": "the first"}]
+    row = {"id": "two", "images": refs, "turns": turns, "dataset": "d", "language": "en"}
+    enc = Encoder(tok, vlm.vision.transform, vlm.num_visual_tokens, 400, {"d": str(root)}, "mix")
+    s = enc(row)
+    v = vlm.num_visual_tokens
+    assert len(s.images) == 2 and s.ids.count(chat.IMAGE_TOKEN_ID) == 2 * v
+    b = collate([s], tok.pad_id, 400, packing=False)
+    assert b["pixel_values"].shape[0] == 2 and b["image_row"].tolist() == [0, 0] and b["image_segment"].tolist() == [1, 1]
+    with torch.no_grad():
+        embeds, probs = vlm.embed(b["input_ids"], b["segment_ids"], b["prompt_mask"], b["pixel_values"], b["image_row"], b["image_segment"])
+        ctx = b["prompt_mask"][[0, 0]]
+        text = vlm.llm.get_input_embeddings()(b["input_ids"][[0, 0]].clamp_min(0))
+        each, _ = vlm.visual_tokens(b["pixel_values"], text, ctx)
+        runs = embeds[0][b["input_ids"][0] == chat.IMAGE_TOKEN_ID].reshape(2, v, -1)
+        torch.testing.assert_close(runs, each)
+        assert probs.shape[0] == 2 and not torch.allclose(each[0], each[1])
+        loss = vlm(b)
+        swapped = enc({**row, "images": refs[::-1]})
+        loss_swapped = vlm(collate([swapped], tok.pad_id, 400, packing=False))
+    assert torch.isfinite(loss["loss_sum"]) and float(loss["loss_sum"]) != float(loss_swapped["loss_sum"])
+    with pytest.raises(MmdataError, match=r"record two.*2 '<image>' placeholder\(s\) for 1 image"):
+        enc({**row, "images": refs[:1]})
+    # truncation inside the second run drops that image (and never leaves a partial run)
+    first = s.ids.index(chat.IMAGE_TOKEN_ID)
+    cut = Encoder(tok, vlm.vision.transform, v, first + v + 3, {"d": str(root)}, "mix")(row)
+    assert len(cut.images) == 1 and cut.ids.count(chat.IMAGE_TOKEN_ID) == v
 
 
 def test_bad_mixtures_are_one_line_errors(tmp_path, mixtures):

@@ -56,7 +56,7 @@ def _batch(vlm, answers: list[str]) -> dict:
     ids, sup = chat.encode(tok, chat.render(turns), vlm.num_visual_tokens)
     torch.manual_seed(1)
     image = torch.randn(3, vlm.vision.image_size, vlm.vision.image_size)
-    return collate([Sample(ids, sup, image, "en")], tok.pad_id, 512, packing=False)
+    return collate([Sample(ids, sup, [image], "en")], tok.pad_id, 512, packing=False)
 
 
 def test_answer_tokens_never_enter_routing(vlm_factory):
@@ -87,10 +87,10 @@ def test_answer_tokens_never_enter_routing(vlm_factory):
         emb = vlm.llm.get_input_embeddings()(a["input_ids"].clamp_min(0))[0]
         vis, _ = vlm.visual_tokens(a["pixel_values"], emb[None], pm[None])
         cls_feat, patches = vlm.vision(a["pixel_values"])
-        cls = vlm.projector(patches, cls_feat)[1]
+        cls = vlm.visual.projector(patches, cls_feat)[1]
         scores = (emb[pm] @ cls[0]) / math.sqrt(emb.shape[-1])
         summary = torch.softmax(scores, 0) @ emb[pm]
-        torch.testing.assert_close(torch.softmax(vlm.moe.router(summary), -1), pa[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(torch.softmax(vlm.visual.moe.router(summary), -1), pa[0], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("stage", [1, 2])
@@ -102,12 +102,12 @@ def test_moe_bypassed_in_stage_1(vlm_factory, stage):
     with torch.no_grad():
         vis, probs = vlm.visual_tokens(batch["pixel_values"], torch.zeros(1, 4, vlm.llm.config.hidden_size), torch.ones(1, 4, dtype=torch.bool))
         cls, patches = vlm.vision(batch["pixel_values"])
-        tokens, cls_tok = vlm.projector(patches, cls)
+        tokens, cls_tok = vlm.visual.projector(patches, cls)
         plain = torch.cat([cls_tok[:, None], tokens], 1)
     if stage == 1:
         assert probs is None and torch.equal(vis, plain)
-        assert not any(p.requires_grad for p in vlm.moe.parameters())
+        assert not any(p.requires_grad for p in vlm.visual.moe.parameters())
     else:
         assert probs is not None and not torch.allclose(vis, plain)
-        assert all(p.requires_grad for p in vlm.moe.parameters())
+        assert all(p.requires_grad for p in vlm.visual.moe.parameters())
     assert not any(p.requires_grad for p in vlm.vision.parameters())

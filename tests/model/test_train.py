@@ -78,29 +78,26 @@ def test_generation_hook_on_trained_checkpoint(trained, tiny_world):
     assert gen.generate([[]], ["Hello"], max_new_tokens=4)[0] is not None  # text-only prompt
 
 
-def test_choice_scoring_is_the_unpadded_answer_likelihood(trained, tiny_world):
-    """``choose`` (the ``mmdata-choice:`` harness adapter) picks, per prompt, the option whose text has
-    the highest mean log-probability — the same pick a one-row, unpadded forward pass gives."""
+def test_choice_scoring_on_a_trained_checkpoint(trained, tiny_world):
+    """``choose`` (the ``mmdata-choice:`` harness adapter) on a trained, loaded checkpoint picks what the
+    one-row reference of tests/model/test_choice.py picks: the letter for lettered options, the text
+    (mean log-probability per token) for an open question."""
     from PIL import Image
+
+    from tests.model.test_choice import reference_scores
 
     _, _, d = trained
     gen = load_for_generation(d / "stage2")
     paths = sorted((tiny_world / "images/coco/train2017").glob("*.jpg"))[:3]
     images = [[Image.open(p)] for p in paths]
-    prompts = ["What colour is the background?", "How many objects are in the image?", "Is there a circle?"]
+    prompts = ["What colour is the background?\nA. red\nB. blue\nC. green\nD. a white square\nAnswer with the letter of the correct option only.",
+               "How many objects are in the image?", "Is there a circle?"]  # fmt: skip
     choices = [{"A": "red", "B": "blue", "C": "green", "D": "a white square"}, {"A": "one", "B": "two", "C": "3"},
                {"A": "yes", "B": "no"}]  # fmt: skip
     picks = gen.choose(images, prompts, choices)
-    for ims, prompt, opts, pick in zip(images, prompts, choices, picks, strict=True):
-        scores = {}
-        for key, text in opts.items():
-            b = gen.encode([ims], [prompt])
-            cont = torch.tensor([gen.tokenizer.encode(text)])
-            ids = torch.cat([b["input_ids"], cont], dim=1)
-            logits = gen.vlm.token_logits(ids, torch.ones_like(ids), b["pixel_values"], b["image_row"])
-            logp = torch.log_softmax(logits[0, -cont.shape[1] - 1 : -1], dim=-1)
-            scores[key] = float(logp.gather(-1, cont[0, :, None]).mean())
-        assert pick == max(scores, key=scores.get), (prompt, scores, pick)
+    for k, pick in enumerate(picks):
+        scores = reference_scores(gen, images[k], prompts[k], choices[k], letter=k == 0)
+        assert pick == max(sorted(scores), key=scores.get), (prompts[k], scores, pick)
     assert gen.choose([[]], ["Hello"], [{"A": "hi", "B": "bye"}])[0] in {"A", "B"}  # text-only prompt
 
 

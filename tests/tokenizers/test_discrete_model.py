@@ -44,18 +44,18 @@ def test_discrete_model_trains_and_the_loss_falls(trained):
     cfg = ckpt_io.read_config(d / "s2")
     assert cfg["preset"]["visual"] == "discrete" and cfg["preset"]["discrete"]["codebook_mode"] == "language-driven"
     sd = ckpt_io.load_tensors(d / "s2/model.safetensors")
-    assert any(k.startswith("projector.tokenizer.quantizer.") for k in sd) and "projector.embed" in sd and "projector.head" in sd
+    assert any(k.startswith("visual.tokenizer.quantizer.") for k in sd) and "visual.embed" in sd and "visual.head" in sd
     s0 = ckpt_io.load_tensors(d / "s0/model.safetensors")
-    tok_keys = [k for k in sd if k.startswith("projector.tokenizer.")]
+    tok_keys = [k for k in sd if k.startswith("visual.tokenizer.")]
     assert all(torch.equal(sd[k], s0[k]) for k in tok_keys)  # the tokenizer never trains in stages 1-2
-    assert not torch.equal(sd["projector.embed"], ckpt_io.load_tensors(d / "s1/model.safetensors")["projector.embed"])  # stage 2 trains the rows
+    assert not torch.equal(sd["visual.embed"], ckpt_io.load_tensors(d / "s1/model.safetensors")["visual.embed"])  # stage 2 trains the rows
 
 
 def test_stage1_trains_projections_only(trained):
     d, _, _ = trained
     a, b = ckpt_io.load_tensors(d / "s0/model.safetensors"), ckpt_io.load_tensors(d / "s1/model.safetensors")
     changed = {k for k in a if not torch.equal(a[k], b[k])}
-    assert changed == {"projector.proj.weight", "projector.proj.bias"}  # TEAL stage 1: rows and LLM untouched
+    assert changed == {"visual.proj.weight", "visual.proj.bias"}  # TEAL stage 1: rows and LLM untouched
 
 
 def test_harness_scores_the_discrete_model(trained, tiny_world, tmp_path):
@@ -82,7 +82,10 @@ def test_bias_norm_tuning_freezes_the_llm_except_biases_and_norms(trained, mixtu
     changed = {k for k in a if not torch.equal(a[k], b[k])}
     llm_changed = {k for k in changed if k.startswith("llm.")}
     assert llm_changed and all("norm" in k for k in llm_changed)  # a Llama has no biases: only RMSNorm weights
-    assert {"projector.embed", "projector.head", "projector.proj.weight"} <= changed
+    affine = {k: v for k, v in b.items() if k.startswith("llm_affine.")}  # TEAL's inserted scale and bias, trained
+    assert len(affine) == 2 * len([k for k in a if k.endswith("input_layernorm.weight")])
+    assert any(not torch.equal(v, torch.ones_like(v) if k.endswith("scale") else torch.zeros_like(v)) for k, v in affine.items())
+    assert {"visual.embed", "visual.head", "visual.proj.weight"} <= changed
     assert "llm.model.embed_tokens.weight" not in changed and "llm.lm_head.weight" not in changed
 
 

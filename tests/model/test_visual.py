@@ -1,0 +1,48 @@
+"""The visual path interface: the VLM holds one ``visual`` module (projector path here; the discrete path
+is exercised in tests/tokenizers), stage rules come from the path, and checkpoints written before the
+interface (top-level ``projector.*`` / ``moe.*`` keys) still load."""
+
+from __future__ import annotations
+
+import torch
+
+from mmdata.model import checkpoint as ckpt_io
+from mmdata.model.stages import set_stage
+from mmdata.model.visual import ProjectorPath, VisualPath, legacy_key
+
+
+def test_projector_path_interface_and_stage_rules(vlm_factory):
+    vlm = vlm_factory()
+    assert isinstance(vlm.visual, ProjectorPath) and isinstance(vlm.visual, VisualPath)
+    assert not hasattr(vlm, "projector") and not hasattr(vlm, "discrete")
+    assert vlm.num_visual_tokens == vlm.visual.projector.num_tokens + 1 and vlm.num_code_tokens is None
+    assert set_stage(vlm, 1) == ["projector"] and not vlm.use_moe
+    assert {n for n, p in vlm.named_parameters() if p.requires_grad} == {f"visual.{n}" for n in vlm.visual.trainable(1)}
+    assert all(n.startswith("visual.projector.") for n, p in vlm.named_parameters() if p.requires_grad)
+    assert set_stage(vlm, 2) == ["projector", "moe", "llm"] and vlm.use_moe and vlm.visual.stage == 2
+    assert vlm.lr_key("visual.moe.router.weight") == "moe" and vlm.lr_key("visual.projector.x") == "projector"
+    assert vlm.lr_key("llm.model.norm.weight") == "llm" and vlm.lr_key("llm_affine.0.scale") == "llm"
+    assert not any(p.requires_grad for p in vlm.vision.parameters())
+
+
+def test_legacy_keys():
+    assert legacy_key("projector.net.0.weight", discrete=False) == "visual.projector.net.0.weight"
+    assert legacy_key("moe.router.weight", discrete=False) == "visual.moe.router.weight"
+    assert legacy_key("projector.embed", discrete=True) == "visual.embed"
+    for k in ("llm.model.norm.weight", "vision.clip.x", "visual.projector.w", "projector"):
+        assert legacy_key(k, discrete=False) == k
+
+
+def test_checkpoint_written_before_the_interface_loads(vlm_factory, tmp_path):
+    vlm = vlm_factory()
+    set_stage(vlm, 2)
+    ckpt_io.save_checkpoint(tmp_path / "ck", vlm, stage=2, step=1)
+    f = tmp_path / "ck/model.safetensors"
+    sd = ckpt_io.load_tensors(f)
+    old = {k.removeprefix("visual."): v for k, v in sd.items()}  # the names the VLM used to write
+    assert any(k.startswith("projector.") for k in old) and any(k.startswith("moe.") for k in old)
+    ckpt_io.save_tensors(old, f)
+    loaded, cfg = ckpt_io.load_vlm(tmp_path / "ck")
+    assert cfg["stage"] == 2 and loaded.use_moe
+    new = loaded.state_dict()
+    assert all(torch.equal(new[k], v) for k, v in sd.items())
