@@ -91,9 +91,11 @@ def register(app: typer.Typer) -> None:
 
             typer.echo(dumps_json(a.to_json()).decode(), nl=False)
         else:
+            import sys
+
             from rich.console import Console
 
-            Console().print(render_table(a))
+            Console(width=None if sys.stdout.isatty() else 140).print(render_table(a))  # pipes get whole rows
 
     @bench.command("export-lmms")
     def export_cmd(

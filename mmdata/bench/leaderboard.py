@@ -368,7 +368,7 @@ def _note(es: list[Entry]) -> str:
     chance = _chance(es)
     ch = "" if chance is None else f"; chance (a uniform guesser) {_pct(chance)}"
     return (f"Scores in % ({kind}), 95 % bootstrap CI in brackets{ch}. Shuffled: the same questions with every "
-            "image swapped for another of its category (`bench run --control shuffled`); image-use gap = mean − "
+            "image swapped for another of its category (bench run --control shuffled); image-use gap = mean − "
             "shuffled, paired CI.")  # fmt: skip
 
 
@@ -471,9 +471,9 @@ def _legend_svg(chance: float | None) -> str:
     return "".join(parts)
 
 
-def _grid_svg(label: str, rows: list[str], cols: list[str], cell, *, rotate: bool = False) -> str:
+def _grid_svg(label: str, rows: list[str], cols: list[str], cell, *, rotate: bool = False, cw: int = 86) -> str:
     """A heatmap: ``cell(row, col)`` → (value, lo, hi) or None; each cell shows the value and its CI."""
-    cw, ch = 86, 32
+    ch = 32
     left = 10 + 7 * max((len(r) for r in rows), default=4)
     top = 96 if rotate else 24
     w, h = left + cw * len(cols) + 4, top + ch * len(rows) + 4
@@ -510,7 +510,7 @@ def _heatmap_svg(e: Entry, langs: list[str]) -> str:
 def _models_by_category_svg(es: list[Entry]) -> str:
     by_model = {e.model: e for e in es}
     return _grid_svg("models by category accuracy (mean over languages)", [e.model for e in es], _all_categories(es),
-                     lambda m, c: by_model[m].category_mean.get(c), rotate=True)  # fmt: skip
+                     lambda m, c: by_model[m].category_mean.get(c), rotate=True, cw=70)  # fmt: skip
 
 
 def _means_svg(es: list[Entry], chance: float | None) -> str:

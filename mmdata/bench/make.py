@@ -49,6 +49,7 @@ from mmdata.world.render import encode, render
 from mmdata.world.scene import rng_for
 
 NAME = "mmmb-synthetic"
+VERSION = 2  # benchmarks/mmmb-synthetic.yaml `version`; 2: same-type symmetric distractors, balanced golds
 LETTERS = "ABCD"
 SPLIT = "dev"
 L2_CATEGORY = {
@@ -183,6 +184,7 @@ def make_benchmark(world_dir: str | Path, out: str | Path, per_language: int = 2
     manifest = {
         "kind": "mmdata-benchmark",
         "name": NAME,
+        "version": VERSION,
         "spec": "benchmarks/mmmb-synthetic.yaml",
         "world": {"seed": seed, "size": info.get("size"), "image_size": info.get("image_size"), "stream": "heldout"},
         "per_language": per_language,

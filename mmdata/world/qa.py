@@ -5,7 +5,14 @@
 answer as a typed value (``("colour", "red")``, ``("count", 3)``, ``("yesno", True)`` …) and, for
 multiple choice, plausible distractors of the same type. :func:`question`, :func:`answer` and
 :func:`options` render it in any of the six languages. ``form="open"`` gives the VQA-style question
-used by training sources; ``form="mc"`` the four-option benchmark question.
+used by training sources; ``form="mc"`` the four-option benchmark question (three for background).
+
+Multiple-choice distractors never give the answer away: they come from the gold's own answer space
+(:func:`answer_domain`) and are drawn the same way whatever the gold value — colours from colours
+(colours in the scene first), shapes from shapes, backgrounds from the three backgrounds, counts are
+always the same four numbers (0–3; total_count 2–5), objects from the scene's other objects and then
+absent ones. With ``make_qa(..., want=v)`` the benchmark asks for a question whose answer is ``v``, so it
+can balance gold answers within a category; open-form questions (training data) are unchanged.
 
 Category definitions (the ground truth each answer is computed from):
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from mmdata.bench.make import L2_CATEGORY, SPATIAL, make_benchmark, rotate
+from mmdata.bench.make import L2_CATEGORY, SPATIAL, VERSION, make_benchmark, rotate
 from mmdata.bench.tsv import CIRCULAR_STRIDE, load_benchmark
 from mmdata.io import sha256_file
 from mmdata.schema import LANGUAGES
@@ -101,7 +101,7 @@ def test_deterministic(world, bench, tmp_path):
 
 def test_spec_file_documents_the_generator():
     spec = yaml.safe_load((ROOT / "benchmarks" / "mmmb-synthetic.yaml").read_text())
-    assert spec["name"] == "mmmb-synthetic"
+    assert spec["name"] == "mmmb-synthetic" and spec["version"] == VERSION
     assert list(spec["languages"]) == list(LANGUAGES)
     assert list(spec["categories"]) == list(CATEGORIES)
     for c, d in spec["categories"].items():
