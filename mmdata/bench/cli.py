@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         m = make_benchmark(world, out, per_language, progress=True)
         Console(stderr=True).print(
             f"wrote {m['name']} to {out}: {per_language} questions × {len(m['languages'])} languages "
-            f"(mmmb/: vanilla, mmbench/: circular ×4), prompt {m['prompt_version']}"
+            f"(mmmb/: vanilla, mmbench/: circular, one rotation per option), prompt {m['prompt_version']}"
         )
 
     @bench.command("run")

@@ -476,7 +476,7 @@ def _grid_svg(label: str, rows: list[str], cols: list[str], cell, *, rotate: boo
     ch = 32
     left = 10 + 7 * max((len(r) for r in rows), default=4)
     top = 96 if rotate else 24
-    w, h = left + cw * len(cols) + 4, top + ch * len(rows) + 4
+    w, h = left + cw * len(cols) + (90 if rotate else 4), top + ch * len(rows) + 4  # room for the last slanted label
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{html.escape(label)}">']
     for j, c in enumerate(cols):
         x = left + j * cw + cw / 2
