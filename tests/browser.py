@@ -15,9 +15,9 @@ def chromium() -> str | None:
     return shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium") or None
 
 
-def screenshot(page: Path, tmp: Path, size=(1200, 900)) -> Image.Image:
-    """Render ``page`` and return the screenshot; fails (never skips) when chromium is missing,
-    unless ``MMDATA_SKIP_BROWSER=1``."""
+def screenshot(page: Path, tmp: Path, size=(1200, 900), mode: str = "L") -> Image.Image:
+    """Render ``page`` and return the screenshot (grey scale unless ``mode="RGB"``); fails (never skips)
+    when chromium is missing, unless ``MMDATA_SKIP_BROWSER=1``."""
     exe = chromium()
     if exe is None:
         if os.environ.get("MMDATA_SKIP_BROWSER") == "1":
@@ -30,7 +30,7 @@ def screenshot(page: Path, tmp: Path, size=(1200, 900)) -> Image.Image:
            page.as_uri()]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shot.is_file(), proc.stderr[-2000:]
-    return Image.open(shot).convert("L")
+    return Image.open(shot).convert(mode)
 
 
 def assert_not_blank(im: Image.Image) -> None:

@@ -1,4 +1,4 @@
-"""``mmdata bench make|run|export-lmms`` and ``mmdata leaderboard``."""
+"""``mmdata bench make|run|audit|export-lmms`` and ``mmdata leaderboard``."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         m = make_benchmark(world, out, per_language, progress=True)
         Console(stderr=True).print(
             f"wrote {m['name']} to {out}: {per_language} questions × {len(m['languages'])} languages "
-            f"(mmmb/: vanilla, mmbench/: circular ×4), prompt {m['prompt_version']}"
+            f"(mmmb/: vanilla, mmbench/: circular, one rotation per option), prompt {m['prompt_version']}"
         )
 
     @bench.command("run")
@@ -54,6 +54,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", help="Questions per model call."),
         db: Path = typer.Option(Path("reports/leaderboard.duckdb"), "--db", help="Leaderboard DuckDB file to append to."),
         judge: str | None = typer.Option(None, "--judge", help="Optional extraction fallback MODULE:FUNCTION (off by default)."),
+        control: str | None = typer.Option(None, "--control", help="Also score an image-use control: 'shuffled' swaps each "
+                                           "image for another of the same category (records shuffled_mean and the gap)."),
+        allow_partial: bool = typer.Option(False, "--allow-partial", help="Score a checkpoint whose training has not finished."),
     ) -> None:
         """Score a model on a benchmark (resumable) and append the result to the leaderboard."""
         from rich.console import Console
@@ -62,14 +65,37 @@ def register(app: typer.Typer) -> None:
 
         fn = _load_judge(judge) if judge else None
         res = run_benchmark(benchmark, model, out, limit=limit, batch_size=batch_size, db=db, judge=fn,
-                            judge_name=judge, progress=True)  # fmt: skip
+                            judge_name=judge, progress=True, control=control, allow_partial=allow_partial)  # fmt: skip
         s = res.scores
         langs = " ".join(f"{k} {100 * v:.1f}" for k, v in s["overall"].items())
         non_en = "–" if s["mean_non_en"] is None else f"{100 * s['mean_non_en']:.1f}"
+        gap = "" if s.get("image_use_gap") is None else (
+            f" | shuffled {100 * s['shuffled_mean']:.1f}, image-use gap {100 * s['image_use_gap']:+.1f}")
         Console(stderr=True).print(
-            f"{s['model']} on {s['benchmark']}: mean {100 * s['mean']:.1f} (non-en {non_en}) | {langs} | "
+            f"{s['model']} on {s['benchmark']}: mean {100 * s['mean']:.1f} (non-en {non_en}){gap} | {langs} | "
             f"{res.computed} generated, {res.reused} reused | {out / 'scores.json'}"
         )
+
+    @bench.command("audit")
+    def audit_cmd(
+        benchmark: Path = typer.Argument(..., help="A benchmark .tsv file or a folder of them (real MMMB too)."),
+        train: Path | None = typer.Option(None, "--train", help="A mixture directory: also score its answer prior."),
+        as_json: bool = typer.Option(False, "--json", help="Print the audit as JSON instead of a table."),
+    ) -> None:
+        """Blind baselines per category (option-text, question and letter priors; a mixture's answer prior) beside chance."""
+        from mmdata.bench.audit import audit_benchmark, render_table
+
+        a = audit_benchmark(benchmark, train)
+        if as_json:
+            from mmdata.io import dumps_json
+
+            typer.echo(dumps_json(a.to_json()).decode(), nl=False)
+        else:
+            import sys
+
+            from rich.console import Console
+
+            Console(width=None if sys.stdout.isatty() else 140).print(render_table(a))  # pipes get whole rows
 
     @bench.command("export-lmms")
     def export_cmd(

@@ -17,10 +17,19 @@ receive ``rows=`` (the batch's :class:`~mmdata.bench.tsv.Item` objects); no othe
 =========================  ===================================================================
 
 The registry key is the text before the first ``:``, matched exactly (never by substring).
+
+**Identity.** Every model has a fingerprint (:func:`model_fingerprint`): the content hash of its
+directory for ``hf:``/``mmdata:``/``mmdata-choice:`` (:func:`fingerprint_dir`: file names and bytes,
+nothing else), a hash of the spec for scripted models. Predictions are cached under it, so a checkpoint
+retrained in the same folder is a different model. A checkpoint whose training has not finished
+(``config.yaml`` step < total_steps; ``trainer_state.json`` global_step < max_steps for HF Trainer
+folders) is refused unless ``allow_partial=True`` (``bench run --allow-partial``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
     from mmdata.bench.tsv import Item
 
 MAX_NEW_TOKENS = 16
+PATH_MODELS = ("hf", "mmdata", "mmdata-choice")  # prefixes whose argument is a model directory
 
 
 @runtime_checkable
@@ -53,6 +63,78 @@ def generate(model: BenchModel, images: list[list[Image.Image]], prompts: list[s
         got = f"{len(out)} outputs" if isinstance(out, list) else type(out).__name__
         raise MmdataError(f"model {model.name!r} returned {got} for a batch of {len(prompts)}")
     return [o if isinstance(o, str) else str(o) for o in out]
+
+
+# ------------------------------------------------------------------------------------- identity
+
+
+def fingerprint_dir(path: str | Path) -> str:
+    """SHA-256 over a model directory's files: each relative name (POSIX, sorted) and its bytes' SHA-256.
+    A pure function of names and contents (no sizes, times or absolute paths); a single file hashes as
+    a directory holding only it."""
+    p = Path(path)
+    if p.is_file():
+        files, root = [p], p.parent
+    elif p.is_dir():
+        files, root = [f for f in p.rglob("*") if f.is_file()], p
+    else:
+        raise MmdataError("model path not found", file=p)
+    h = hashlib.sha256(b"mmdata-model-dir-v1\n")
+    for rel, f in sorted((f.relative_to(root).as_posix(), f) for f in files):
+        digest = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        h.update(rel.encode() + b"\0" + digest.hexdigest().encode() + b"\n")
+    return h.hexdigest()
+
+
+def fingerprint_spec(spec: str) -> str:
+    """The fingerprint of a model defined by its spec alone (scripted models)."""
+    return hashlib.sha256(b"mmdata-model-spec-v1\n" + spec.encode()).hexdigest()
+
+
+def model_fingerprint(model: BenchModel) -> str:
+    """``model.fingerprint`` when the model has one (directory models), else the hash of its name."""
+    fp = getattr(model, "fingerprint", None)
+    return fp if isinstance(fp, str) and fp else fingerprint_spec(model.name)
+
+
+def training_progress(path: str | Path) -> tuple[int, int] | None:
+    """(step, total steps) of a checkpoint directory, or None when it does not say.
+
+    Reads an mmdata checkpoint's ``config.yaml`` (``step``, ``total_steps``) or an HF Trainer folder's
+    ``trainer_state.json`` (``global_step``, ``max_steps``)."""
+    p = Path(path)
+    if (p / "config.yaml").is_file():
+        import yaml
+
+        from mmdata.errors import yaml_error
+
+        try:
+            cfg = yaml.safe_load((p / "config.yaml").read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise yaml_error(e, p / "config.yaml") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise MmdataError(f"cannot read the checkpoint config ({type(e).__name__})", file=p / "config.yaml") from None
+        if isinstance(cfg, dict) and isinstance(cfg.get("step"), int) and isinstance(cfg.get("total_steps"), int):
+            return cfg["step"], cfg["total_steps"]
+    if (p / "trainer_state.json").is_file():
+        try:
+            st = json.loads((p / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise MmdataError(f"cannot read the trainer state ({type(e).__name__})", file=p / "trainer_state.json") from None
+        if isinstance(st, dict) and isinstance(st.get("global_step"), int) and isinstance(st.get("max_steps"), int):
+            return st["global_step"], st["max_steps"]
+    return None
+
+
+def refuse_unfinished(path: str | Path) -> None:
+    """One-line error for a checkpoint whose training has not reached its last step."""
+    prog = training_progress(path) if Path(path).is_dir() else None
+    if prog is not None and prog[0] < prog[1]:
+        raise MmdataError(f"unfinished checkpoint (step {prog[0]} of {prog[1]}); finish training or pass "
+                          "--allow-partial to score it anyway", file=path)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------- scripted
@@ -101,6 +183,8 @@ class HFModel:
         p = Path(path)
         if not (p / "config.json").is_file():
             raise MmdataError("not a transformers model directory (no config.json)", file=p)
+        self.path = p
+        self.fingerprint = fingerprint_dir(p)
         try:
             import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -152,6 +236,8 @@ class MmdataModel:
             ) from None
         if not Path(path).is_dir():
             raise MmdataError("checkpoint directory not found", file=path)
+        self.path = Path(path)
+        self.fingerprint = fingerprint_dir(path)  # before loading: what is scored is what was hashed
         self.model = load_for_generation(path)
 
     def generate(self, images, prompts):
@@ -230,10 +316,13 @@ def register(prefix: str, factory: Callable[[str | None, str], BenchModel]) -> N
     REGISTRY[prefix] = factory
 
 
-def resolve(spec: str) -> BenchModel:
-    """The model named by ``spec`` (``prefix`` or ``prefix:argument``)."""
+def resolve(spec: str, *, allow_partial: bool = False) -> BenchModel:
+    """The model named by ``spec`` (``prefix`` or ``prefix:argument``); an unfinished checkpoint is an
+    error unless ``allow_partial``."""
     prefix, sep, arg = spec.partition(":")
     factory = REGISTRY.get(prefix)
     if factory is None:
         raise MmdataError(f"unknown model {spec!r}; choose one of {USAGE}")
+    if prefix in PATH_MODELS and arg and not allow_partial:
+        refuse_unfinished(arg)
     return factory(arg if sep else None, spec)

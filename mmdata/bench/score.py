@@ -6,8 +6,16 @@ Reported (``scores.json``): ``overall`` (language → accuracy; circular accurac
 English, the convention multilingual papers disagree on, so both are given), ``consistency`` (the share
 of aligned items answered correctly in every language; items align by ``index`` / circular group),
 ``extraction_failures`` (language → rows whose answer could not be extracted; they are scored wrong),
-``ci`` (95 % percentile bootstrap intervals) and, for circular sets, ``circular`` and ``vanilla``
-(every row scored on its own, all rotations included).
+``by_category_mean`` (category → mean over languages), ``ci`` (95 % percentile bootstrap intervals, also
+``ci.by_category`` per language and category and ``ci.by_category_mean``), ``chance``
+(language → a uniform guesser's expected score: the mean of 1/options per row, or of (1/options)^rotations
+per circular group) with ``chance_mean``, and, for circular sets, ``circular`` and ``vanilla`` (every row
+scored on its own, all rotations included).
+
+The image-use control (:func:`summarise_control`, ``bench run --control shuffled``) adds ``shuffled``
+(language → accuracy with every image swapped for another of the same category), ``shuffled_by_category``,
+``shuffled_mean``, ``shuffled_mean_non_en`` and ``image_use_gap`` = ``mean − shuffled_mean``, with paired
+bootstrap intervals in ``ci.shuffled_mean`` and ``ci.image_use_gap`` (the same units resampled in both).
 
 Bootstrap: outcomes are 0/1, so resampling n units with replacement is the same as drawing how many
 times each distinct outcome pattern (across languages) is picked — a multinomial over at most 2^L
@@ -42,6 +50,7 @@ class Units:
     failures: int
     hits: np.ndarray  # correct rows per unit (circular: 0…rotations)
     sizes: np.ndarray  # rows per unit (1 for vanilla)
+    chance: np.ndarray  # a uniform guesser's expected outcome per unit
 
 
 def _r(x: float | None) -> float | None:
@@ -71,12 +80,14 @@ def units_by_language(items: Sequence, extractions: Sequence[Extraction], circul
             for it in rows:  # the base row names the category; any row will do when it is missing
                 if it.group not in cat or it.index == it.group:
                     cat[it.group] = it.category or "none"
-            out[lang] = Units(ids, ok, [cat[g] for g in ids.tolist()], len(rows), failures, hits, sizes)
+            p = np.ones(len(ids))
+            np.multiply.at(p, np.searchsorted(ids, groups), [1 / len(it.options) for it in rows])
+            out[lang] = Units(ids, ok, [cat[g] for g in ids.tolist()], len(rows), failures, hits, sizes, p)
         else:
             ids = np.array([it.index for it in rows], dtype=np.int64)
             ones = np.ones(len(rows), dtype=np.int64)
             out[lang] = Units(ids, correct, [it.category or "none" for it in rows], len(rows), failures,
-                              correct.astype(np.int64), ones)  # fmt: skip
+                              correct.astype(np.int64), ones, np.array([1 / len(it.options) for it in rows]))  # fmt: skip
     return out
 
 
@@ -116,6 +127,22 @@ def summarise(units: dict[str, Units], *, circular: bool, resamples: int = RESAM
         draws = np.stack([pattern_draws(u.correct[:, None], rng, resamples)[:, 0] for u in units.values()], axis=1)
     ci: dict = {"method": "percentile bootstrap", "resamples": resamples, "seed": seed, "level": 0.95}
     ci["overall"] = {lang: percentile_ci(draws[:, j]) for j, lang in enumerate(langs)}
+    cat_rng = np.random.default_rng([seed, 2])  # its own stream: the other intervals do not move
+    masks = {lang: np.array(u.categories, dtype=object) for lang, u in units.items()}
+    ci["by_category"] = {lang: {c: percentile_ci(pattern_draws(u.correct[masks[lang] == c][:, None], cat_rng, resamples)[:, 0])
+                                for c in by_category[lang]} for lang, u in units.items()}  # fmt: skip
+    # each category's mean over languages (the cross-model view), resampled jointly when aligned
+    cats_all = sorted({c for lang in langs for c in by_category[lang]})
+    by_category_mean, ci["by_category_mean"] = {}, {}
+    for c in cats_all:
+        have = [lang for lang in langs if c in by_category[lang]]
+        by_category_mean[c] = _r(np.mean([by_category[lang][c] for lang in have]))
+        cols = [units[lang].correct[masks[lang] == c] for lang in have]
+        if aligned:
+            d = pattern_draws(np.stack(cols, axis=1), cat_rng, resamples).mean(axis=1)
+        else:
+            d = np.stack([pattern_draws(x[:, None], cat_rng, resamples)[:, 0] for x in cols], axis=1).mean(axis=1)
+        ci["by_category_mean"][c] = percentile_ci(d)
     ci["mean"] = percentile_ci(draws.mean(axis=1))
     ci["mean_non_en"] = percentile_ci(draws[:, [langs.index(x) for x in non_en]].mean(axis=1)) if non_en else None
 
@@ -137,12 +164,15 @@ def summarise(units: dict[str, Units], *, circular: bool, resamples: int = RESAM
     scores = {
         "overall": overall,
         "by_category": by_category,
+        "by_category_mean": by_category_mean,
         "mean": mean,
         "mean_non_en": mean_non_en,
         "consistency": consistency,
         "extraction_failures": {lang: int(u.failures) for lang, u in units.items()},
         "ci": ci,
         "n_items": {lang: int(u.n_rows) for lang, u in units.items()},
+        "chance": {lang: _r(u.chance.mean()) for lang, u in units.items()},
+        "chance_mean": _r(np.mean([u.chance.mean() for u in units.values()])),
     }
     if circular:
         scores["circular"] = dict(overall)
@@ -154,3 +184,47 @@ def summarise(units: dict[str, Units], *, circular: bool, resamples: int = RESAM
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     order = np.argsort(ids, kind="stable")
     return order[np.searchsorted(ids, wanted, sorter=order)]
+
+
+def summarise_control(real: dict[str, Units], control: dict[str, Units], *, resamples: int = RESAMPLES,
+                      seed: int = SEED) -> dict:  # fmt: skip
+    """The image-use control beside the real scores: ``shuffled*`` figures and ``image_use_gap``.
+
+    ``control`` holds the same units as ``real`` (the same questions, other images). The gap's interval
+    resamples units jointly in both runs (paired); aligned languages are resampled together.
+    """
+    langs = [lang for lang in real if lang in control]
+    for lang in langs:
+        if not np.array_equal(real[lang].ids, control[lang].ids):
+            raise ValueError(f"control units differ from the real run's for {lang}")
+    rng = np.random.default_rng([seed, 1])
+    shuffled = {lang: _r(control[lang].correct.mean()) for lang in langs}
+    by_category = {}
+    for lang in langs:
+        cats = np.array(control[lang].categories, dtype=object)
+        by_category[lang] = {c: _r(control[lang].correct[cats == c].mean()) for c in sorted(set(control[lang].categories))}
+    non_en = [j for j, lang in enumerate(langs) if lang != "en"]
+    aligned = all(np.array_equal(real[lang].ids, real[langs[0]].ids) for lang in langs)
+    if aligned:
+        m = np.stack([real[lang].correct for lang in langs] + [control[lang].correct for lang in langs], axis=1)
+        d = pattern_draws(m, rng, resamples)
+        r_draws, c_draws = d[:, : len(langs)], d[:, len(langs) :]
+    else:
+        pairs = [pattern_draws(np.stack([real[lang].correct, control[lang].correct], axis=1), rng, resamples) for lang in langs]
+        r_draws = np.stack([p[:, 0] for p in pairs], axis=1)
+        c_draws = np.stack([p[:, 1] for p in pairs], axis=1)
+    real_mean = float(np.mean([real[lang].correct.mean() for lang in langs]))
+    ctrl_mean = float(np.mean([control[lang].correct.mean() for lang in langs]))
+    return {
+        "shuffled": shuffled,
+        "shuffled_by_category": by_category,
+        "shuffled_mean": _r(ctrl_mean),
+        "shuffled_mean_non_en": _r(np.mean([shuffled[langs[j]] for j in non_en])) if non_en else None,
+        "image_use_gap": _r(real_mean - ctrl_mean),
+        "image_use_gap_by_language": {lang: _r(real[lang].correct.mean() - control[lang].correct.mean()) for lang in langs},
+        "ci": {
+            "shuffled": {lang: percentile_ci(c_draws[:, j]) for j, lang in enumerate(langs)},
+            "shuffled_mean": percentile_ci(c_draws.mean(axis=1)),
+            "image_use_gap": percentile_ci(r_draws.mean(axis=1) - c_draws.mean(axis=1)),
+        },
+    }

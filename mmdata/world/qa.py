@@ -5,7 +5,14 @@
 answer as a typed value (``("colour", "red")``, ``("count", 3)``, ``("yesno", True)`` …) and, for
 multiple choice, plausible distractors of the same type. :func:`question`, :func:`answer` and
 :func:`options` render it in any of the six languages. ``form="open"`` gives the VQA-style question
-used by training sources; ``form="mc"`` the four-option benchmark question.
+used by training sources; ``form="mc"`` the four-option benchmark question (three for background).
+
+Multiple-choice distractors never give the answer away: they come from the gold's own answer space
+(:func:`answer_domain`) and are drawn the same way whatever the gold value — colours from colours
+(colours in the scene first), shapes from shapes, backgrounds from the three backgrounds, counts are
+always the same four numbers (0–3; total_count 2–5), objects from the scene's other objects and then
+absent ones. With ``make_qa(..., want=v)`` the benchmark asks for a question whose answer is ``v``, so it
+can balance gold answers within a category; open-form questions (training data) are unchanged.
 
 Category definitions (the ground truth each answer is computed from):
 
@@ -119,10 +126,67 @@ def _dist(a: Obj, b: Obj) -> float:
     return math.hypot(a.cx - b.cx, a.cy - b.cy)
 
 
+# ------------------------------------------------------------------------- multiple-choice answers
+
+COUNT_DOMAIN = (0, 1, 2, 3)  # count and colour_count: the benchmark's gold answers, and so its options
+TOTAL_DOMAIN = (2, 3, 4, 5)  # total_count: scenes hold two to five objects
+
+_DOMAINS = {
+    "colour": COLOURS, "extreme": COLOURS, "shape": SHAPES, "comparison": SHAPES,
+    "count": COUNT_DOMAIN, "colour_count": COUNT_DOMAIN, "total_count": TOTAL_DOMAIN,
+    "position": QUADRANTS, "spatial_relation": RELATIONS, "background": BACKGROUNDS, "ocr": OCR_WORDS,
+    # object answers ("the red star") are balanced over the object's shape; colours follow by symmetry
+    "size": SHAPES, "existence": SHAPES, "same_colour": SHAPES, "closest": SHAPES,
+}  # fmt: skip
+
+
+def answer_domain(category: str) -> tuple:
+    """The values a benchmark balances ``category``'s gold answers over: ``make_qa(..., want=v)``
+    asks for a question whose answer is ``v`` (for object answers: an object of shape ``v``)."""
+    return _DOMAINS[category]
+
+
+def n_options(category: str) -> int:
+    """Options of a multiple-choice question: four, except background (there are three backgrounds)."""
+    return len(BACKGROUNDS) if category == "background" else 4
+
+
 def _count_options(n: int, rng: random.Random) -> list[Value]:
+    """Open-form distractors (wrong annotator answers in VQA data): the nearest integers."""
     pool = [k for k in range(0, 8) if k != n]
     pool.sort(key=lambda k: (abs(k - n), rng.random()))
     return [("count", k) for k in pool[:3]]
+
+
+def _number_options(n: int, domain: tuple[int, ...], rng: random.Random) -> list[Value]:
+    """MC distractors for a count: the rest of ``domain`` (so every gold sits among the same four
+    numbers); a count outside it (training data only) gets three random numbers around the domain."""
+    if n in domain and len(domain) == 4:
+        return [("count", k) for k in domain if k != n]
+    pool = [k for k in range(0, max(max(domain), n) + 2) if k != n]
+    return [("count", k) for k in rng.sample(pool, 3)]
+
+
+def _same_type(domain, gold, rng: random.Random, prefer=(), k: int = 3) -> list:
+    """``k`` distractors from ``domain`` minus ``gold``: values the scene shows (``prefer``, so they are
+    plausible) first, then uniformly from the rest. Every value of the domain is treated alike, so when
+    golds are balanced no option text is right more often than another."""
+    near = [v for v in dict.fromkeys(prefer) if v != gold and v in domain]
+    picked = rng.sample(near, min(k, len(near)))
+    rest = [v for v in domain if v != gold and v not in picked]
+    return picked + rng.sample(rest, k - len(picked))
+
+
+def _object_options(gold: Ref, present: list[Ref], scene: Scene, rng: random.Random, k: int = 3) -> list[Ref]:
+    """Object distractors: a random sample of the scene's other objects, then absent (shape, colour)s."""
+    pool = [r for r in dict.fromkeys(present) if r != gold]
+    picked = rng.sample(pool, min(k, len(pool)))
+    for r in _absent_refs(scene, rng, 2 * k):
+        if len(picked) == k:
+            break
+        if r != gold and r not in picked:
+            picked.append(r)
+    return picked
 
 
 def _other(values, exclude, rng: random.Random, k: int = 3) -> list:
@@ -145,41 +209,66 @@ def _absent_refs(scene: Scene, rng: random.Random, k: int, with_size: bool = Fal
 # ----------------------------------------------------------------------------------- generators
 
 
-def make_qa(category: str, scene: Scene, rng: random.Random, form: str = "open") -> QA | None:
-    """A question of ``category`` about ``scene``, or None when the scene cannot support one."""
-    fn = _GENERATORS[category]
-    return fn(scene, rng, form)
+def make_qa(category: str, scene: Scene, rng: random.Random, form: str = "open", want=None) -> QA | None:
+    """A question of ``category`` about ``scene``, or None when the scene cannot support one.
+
+    ``want`` (multiple choice only) asks for a question whose answer is that value of
+    :func:`answer_domain`; None when the scene has no such question. The benchmark cycles it so that
+    gold answers are balanced within each category.
+    """
+    if want is not None and form != "mc":
+        raise ValueError("want= is for multiple-choice questions")
+    return _GENERATORS[category](scene, rng, form, want)
 
 
-def _colour(scene, rng, form):
+def _colour(scene, rng, form, want):
     objs = list(scene.objects)
     rng.shuffle(objs)
     for o in objs:
+        if want is not None and o.colour != want:
+            continue
         ref = unique_ref(scene, o, use_colour=False)
         if ref:
-            return QA("colour", form, {"obj": ref}, {}, ("colour", o.colour), [("colour", c) for c in _other(COLOURS, {o.colour}, rng)], (o.id,))
+            if form == "mc":
+                d = _same_type(COLOURS, o.colour, rng, [x.colour for x in scene.objects if x.id != o.id])
+            else:
+                d = _other(COLOURS, {o.colour}, rng)
+            return QA("colour", form, {"obj": ref}, {}, ("colour", o.colour), [("colour", c) for c in d], (o.id,))
     return None
 
 
-def _shape(scene, rng, form):
+def _shape(scene, rng, form, want):
     objs = list(scene.objects)
     rng.shuffle(objs)
     for o in objs:
+        if want is not None and o.shape != want:
+            continue
         ref = unique_ref(scene, o, use_shape=False)
         if ref:
-            return QA("shape", form, {"obj": ref}, {}, ("shape", o.shape), [("shape", s) for s in _other(SHAPES, {o.shape}, rng)], (o.id,))
+            if form == "mc":
+                d = _same_type(SHAPES, o.shape, rng, [x.shape for x in scene.objects if x.id != o.id])
+            else:
+                d = _other(SHAPES, {o.shape}, rng)
+            return QA("shape", form, {"obj": ref}, {}, ("shape", o.shape), [("shape", s) for s in d], (o.id,))
     return None
 
 
-def _count(scene, rng, form):
-    present = sorted({o.shape for o in scene.objects})
-    shape = rng.choice(present) if present and rng.random() < 0.8 else rng.choice(SHAPES)
+def _count(scene, rng, form, want):
+    if want is None:
+        present = sorted({o.shape for o in scene.objects})
+        shape = rng.choice(present) if present and rng.random() < 0.8 else rng.choice(SHAPES)
+    else:
+        shapes = [s for s in SHAPES if sum(o.shape == s for o in scene.objects) == want]
+        if not shapes:
+            return None
+        shape = rng.choice(shapes)
     n = sum(o.shape == shape for o in scene.objects)
     ids = tuple(o.id for o in scene.objects if o.shape == shape)
-    return QA("count", form, {}, {"shape": shape}, ("count", n), _count_options(n, rng), ids)
+    d = _number_options(n, COUNT_DOMAIN, rng) if form == "mc" else _count_options(n, rng)
+    return QA("count", form, {}, {"shape": shape}, ("count", n), d, ids)
 
 
-def _size(scene, rng, form):
+def _size(scene, rng, form, want):
     objs = list(scene.objects)
     rng.shuffle(objs)
     if form == "open":
@@ -188,25 +277,24 @@ def _size(scene, rng, form):
             if ref:
                 return QA("size", form, {"obj": ref}, {}, ("size", o.size), [("size", "small" if o.size == "large" else "large")], (o.id,))
         return None
-    large = [o for o in objs if o.size == "large"]
-    if not large:
-        return None
-    target = large[0]
-    ans = Ref(target.shape, target.colour)
-    if sum(_matches(ans, o) for o in scene.objects) != 1:
-        return None
-    small = [Ref(o.shape, o.colour) for o in objs if o.size == "small"]
-    small = [r for r in dict.fromkeys(small) if not any(_matches(r, o) and o.size == "large" for o in scene.objects)]
-    distract = small[:3]
-    distract += [r for r in _absent_refs(scene, rng, 6) if r != ans and r not in distract][: 3 - len(distract)]
-    return QA("size", form, {}, {}, ("np", ans), [("np", r) for r in distract], (target.id,))
+    for target in (o for o in objs if o.size == "large" and (want is None or o.shape == want)):
+        ans = Ref(target.shape, target.colour)
+        if sum(_matches(ans, o) for o in scene.objects) != 1:
+            continue
+        small = [Ref(o.shape, o.colour) for o in objs if o.size == "small"]
+        small = [r for r in small if not any(_matches(r, o) and o.size == "large" for o in scene.objects)]
+        d = _object_options(ans, small, scene, rng)
+        return QA("size", form, {}, {}, ("np", ans), [("np", r) for r in d], (target.id,))
+    return None
 
 
-def _position(scene, rng, form):
+def _position(scene, rng, form, want):
     objs = list(scene.objects)
     rng.shuffle(objs)
     for o in objs:
         q = quadrant(scene, o)
+        if want is not None and q != want:
+            continue
         ref = unique_ref(scene, o)
         if q and ref:
             return QA("position", form, {"obj": ref}, {}, ("quadrant", q), [("quadrant", x) for x in QUADRANTS if x != q], (o.id,))
@@ -219,9 +307,11 @@ def _pairs(scene, rng):
     return pairs
 
 
-def _spatial(scene, rng, form):
+def _spatial(scene, rng, form, want):
     for a, b in _pairs(scene, rng):
         rel = relation(a, b)
+        if want is not None and rel != want:
+            continue
         ra, rb = unique_ref(scene, a), unique_ref(scene, b)
         if not (rel and ra and rb):
             continue
@@ -234,27 +324,28 @@ def _spatial(scene, rng, form):
     return None
 
 
-def _existence(scene, rng, form):
+def _existence(scene, rng, form, want):
     if form == "open":
         if scene.objects and rng.random() < 0.5:
             o = rng.choice(scene.objects)
             return QA("existence", form, {"obj": Ref(o.shape, o.colour)}, {}, ("yesno", True), [("yesno", False)], (o.id,))
         ref = _absent_refs(scene, rng, 1)[0]
         return QA("existence", form, {"obj": ref}, {}, ("yesno", False), [("yesno", True)], ())
-    if not scene.objects:
+    cands = [o for o in scene.objects if want is None or o.shape == want]
+    if not cands:
         return None
-    o = rng.choice(scene.objects)
+    o = rng.choice(cands)
     return QA("existence", form, {}, {}, ("np", Ref(o.shape, o.colour)), [("np", r) for r in _absent_refs(scene, rng, 3)], (o.id,))
 
 
-def _ocr(scene, rng, form):
-    if scene.text is None:
+def _ocr(scene, rng, form, want):
+    if scene.text is None or (want is not None and scene.text.word != want):
         return None
     w = scene.text.word
     return QA("ocr", form, {}, {}, ("word", w), [("word", x) for x in _other(OCR_WORDS, {w}, rng)], ())
 
 
-def _comparison(scene, rng, form):
+def _comparison(scene, rng, form, want):
     counts = {s: sum(o.shape == s for o in scene.objects) for s in SHAPES}
     if form == "open":
         present = [s for s in SHAPES if counts[s]]
@@ -268,31 +359,46 @@ def _comparison(scene, rng, form):
         return QA("comparison", form, {}, {"shape": s1, "shape2": s2}, ("yesno", truth), [("yesno", not truth)], ())
     best = max(counts.values())
     top = [s for s in SHAPES if counts[s] == best]
-    if best < 2 or len(top) != 1:
+    if best < 2 or len(top) != 1 or (want is not None and top[0] != want):
         return None
-    return QA("comparison", form, {}, {}, ("shape", top[0]), [("shape", s) for s in _other(SHAPES, {top[0]}, rng)], ())
+    d = _same_type(SHAPES, top[0], rng, [s for s in SHAPES if counts[s]])
+    return QA("comparison", form, {}, {}, ("shape", top[0]), [("shape", s) for s in d], ())
 
 
-def _background(scene, rng, form):
+def _background(scene, rng, form, want):
     bg = scene.background
-    others = [b for b in BACKGROUNDS if b != bg] + [rng.choice(COLOURS)]
+    if want is not None and bg != want:
+        return None
+    others = [b for b in BACKGROUNDS if b != bg]
+    if form == "open":
+        others.append(rng.choice(COLOURS))  # wrong annotator answers may name an object's colour
     return QA("background", form, {}, {}, ("colour", bg), [("colour", c) for c in others], ())
 
 
-def _colour_count(scene, rng, form):
-    present = sorted({o.colour for o in scene.objects})
-    colour = rng.choice(present) if present and rng.random() < 0.8 else rng.choice(COLOURS)
+def _colour_count(scene, rng, form, want):
+    if want is None:
+        present = sorted({o.colour for o in scene.objects})
+        colour = rng.choice(present) if present and rng.random() < 0.8 else rng.choice(COLOURS)
+    else:
+        colours = [c for c in COLOURS if sum(o.colour == c for o in scene.objects) == want]
+        if not colours:
+            return None
+        colour = rng.choice(colours)
     n = sum(o.colour == colour for o in scene.objects)
-    return QA("colour_count", form, {}, {"colour": colour}, ("count", n), _count_options(n, rng),
+    d = _number_options(n, COUNT_DOMAIN, rng) if form == "mc" else _count_options(n, rng)
+    return QA("colour_count", form, {}, {"colour": colour}, ("count", n), d,
               tuple(o.id for o in scene.objects if o.colour == colour))  # fmt: skip
 
 
-def _total_count(scene, rng, form):
+def _total_count(scene, rng, form, want):
     n = len(scene.objects)
-    return QA("total_count", form, {}, {}, ("count", n), _count_options(n, rng), tuple(o.id for o in scene.objects))
+    if want is not None and n != want:
+        return None
+    d = _number_options(n, TOTAL_DOMAIN, rng) if form == "mc" else _count_options(n, rng)
+    return QA("total_count", form, {}, {}, ("count", n), d, tuple(o.id for o in scene.objects))
 
 
-def _same_colour(scene, rng, form):
+def _same_colour(scene, rng, form, want):
     if form == "open":
         for a, b in _pairs(scene, rng):
             ra, rb = unique_ref(scene, a, use_colour=False), unique_ref(scene, b, use_colour=False)
@@ -301,7 +407,7 @@ def _same_colour(scene, rng, form):
                 return QA("same_colour", form, {"obj": ra, "obj2": rb}, {}, ("yesno", truth), [("yesno", not truth)], (a.id, b.id))
         return None
     for a, b in _pairs(scene, rng):
-        if a.colour != b.colour:
+        if a.colour != b.colour or (want is not None and b.shape != want):
             continue
         if sum(o.colour == a.colour for o in scene.objects) != 2:
             continue
@@ -309,15 +415,18 @@ def _same_colour(scene, rng, form):
         rb = unique_ref(scene, b, use_colour=False)
         if not (ra and rb):
             continue
-        distract = [unique_ref(scene, o, use_colour=False) for o in scene.objects if o.colour != a.colour]
-        distract = [d for d in distract if d and d != rb]
-        shapes_used = {a.shape, b.shape, *(d.shape for d in distract)}
-        distract += [Ref(s) for s in SHAPES if s not in shapes_used]
-        return QA("same_colour", form, {"obj": ra}, {}, ("np", rb), [("np", d) for d in distract[:3]], (a.id, b.id))
+        present = [unique_ref(scene, o, use_colour=False) for o in scene.objects if o.colour != a.colour]
+        present = [d for d in present if d and d != rb]
+        picked = rng.sample(present, min(3, len(present)))
+        absent = [s for s in SHAPES if not any(o.shape == s for o in scene.objects)]  # shapes nobody has
+        if len(absent) < 3 - len(picked):
+            continue
+        picked += [Ref(s) for s in rng.sample(absent, 3 - len(picked))]
+        return QA("same_colour", form, {"obj": ra}, {}, ("np", rb), [("np", d) for d in picked], (a.id, b.id))
     return None
 
 
-def _closest(scene, rng, form):
+def _closest(scene, rng, form, want):
     objs = list(scene.objects)
     rng.shuffle(objs)
     for a in objs:
@@ -331,19 +440,27 @@ def _closest(scene, rng, form):
         if form == "open":
             return QA("closest", form, {"obj": ra}, {}, ("shape", b.shape), [("shape", s) for s in _other(SHAPES, {b.shape}, rng)], (a.id, b.id))
         rb = Ref(b.shape, b.colour)
-        distract = [Ref(o.shape, o.colour) for o in others[1:]]
-        distract = [d for d in dict.fromkeys(distract) if d != rb and d != Ref(a.shape, a.colour)]
-        distract += [r for r in _absent_refs(scene, rng, 6) if r != rb and r not in distract]
-        return QA("closest", form, {"obj": ra}, {}, ("np", rb), [("np", d) for d in distract[:3]], (a.id, b.id))
+        if (want is not None and b.shape != want) or sum(_matches(rb, o) for o in scene.objects) != 1:
+            continue
+        present = [Ref(o.shape, o.colour) for o in others[1:]]
+        present = [d for d in present if d != Ref(a.shape, a.colour)]
+        d = _object_options(rb, present, scene, rng)
+        return QA("closest", form, {"obj": ra}, {}, ("np", rb), [("np", r) for r in d], (a.id, b.id))
     return None
 
 
-def _extreme(scene, rng, form):
+def _extreme(scene, rng, form, want):
     objs = sorted(scene.objects, key=lambda o: o.cx)
     if len(objs) < 2 or objs[1].cx - objs[0].cx < 4:
         return None
     o = objs[0]
-    return QA("extreme", form, {}, {}, ("colour", o.colour), [("colour", c) for c in _other(COLOURS, {o.colour}, rng)], (o.id,))
+    if want is not None and o.colour != want:
+        return None
+    if form == "mc":
+        d = _same_type(COLOURS, o.colour, rng, [x.colour for x in objs[1:]])
+    else:
+        d = _other(COLOURS, {o.colour}, rng)
+    return QA("extreme", form, {}, {}, ("colour", o.colour), [("colour", c) for c in d], (o.id,))
 
 
 _GENERATORS = {

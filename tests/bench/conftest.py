@@ -34,3 +34,13 @@ def bench(world, tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("bench") / "b"
     make_benchmark(world, d, 30)
     return d
+
+
+@pytest.fixture(scope="session")
+def big_bench(world, tmp_path_factory) -> Path:
+    """A 2,000-questions-per-language synthetic MMMB (the shipped size): balance and blind-baseline tests."""
+    from mmdata.bench.make import make_benchmark
+
+    d = tmp_path_factory.mktemp("big-bench") / "b"
+    make_benchmark(world, d, 2000)
+    return d

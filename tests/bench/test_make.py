@@ -1,4 +1,4 @@
-"""The synthetic MMMB generator: aligned, balanced, deterministic, circular copies, spec in sync."""
+"""The synthetic MMMB generator: aligned, balanced, without shortcuts, deterministic, circular copies, spec in sync."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 
 import yaml
 
-from mmdata.bench.make import L2_CATEGORY, SPATIAL, make_benchmark, rotate
+from mmdata.bench.make import L2_CATEGORY, SPATIAL, VERSION, make_benchmark, rotate
 from mmdata.bench.tsv import CIRCULAR_STRIDE, load_benchmark
 from mmdata.io import sha256_file
 from mmdata.schema import LANGUAGES
-from mmdata.world.lexicon import CATEGORIES
+from mmdata.world.lexicon import BACKGROUNDS, CATEGORIES, COLOURS, QUADRANTS, RELATIONS, SHAPES
+from mmdata.world.qa import COUNT_DOMAIN, TOTAL_DOMAIN, answer_domain, n_options, value_text
+from mmdata.world.scene import OCR_WORDS
 
 from .conftest import ROOT, cli
 
@@ -40,7 +42,8 @@ def test_questions_are_aligned_across_languages(bench):
         for i, it in by_lang[lang].items():
             ref = en[i]
             assert it.answer == ref.answer and it.category == ref.category and it.image == ref.image
-            assert list(it.options) == ["A", "B", "C", "D"] and len(set(it.options.values())) == 4
+            n = n_options(it.category)
+            assert list(it.options) == list("ABCD"[:n]) and len(set(it.options.values())) == n
             assert it.language == lang
     zh = by_lang["zh"][0]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh.question)  # really translated, not copied
@@ -62,12 +65,12 @@ def test_circular_set(bench):
     c = load_benchmark(bench / "mmbench")
     assert c.circular and c.name == "mmmb-synthetic/mmbench"
     en = [it for it in c.items if it.language == "en"]
-    assert len(en) == 4 * 30
     groups = {}
     for it in en:
         groups.setdefault(it.group, []).append(it)
+    assert len(en) == sum(n_options(r.category) for r in en if r.index == r.group)  # one rotation per option
     for g, rows in groups.items():
-        assert sorted(r.index for r in rows) == [g + k * CIRCULAR_STRIDE for k in range(4)]
+        assert sorted(r.index for r in rows) == [g + k * CIRCULAR_STRIDE for k in range(n_options(rows[0].category))]
         base = next(r for r in rows if r.index == g)
         for r in rows:
             rot = rotate(base, r.index // CIRCULAR_STRIDE)
@@ -98,7 +101,7 @@ def test_deterministic(world, bench, tmp_path):
 
 def test_spec_file_documents_the_generator():
     spec = yaml.safe_load((ROOT / "mmdata" / "presets" / "benchmarks" / "mmmb-synthetic.yaml").read_text())
-    assert spec["name"] == "mmmb-synthetic"
+    assert spec["name"] == "mmmb-synthetic" and spec["version"] == VERSION
     assert list(spec["languages"]) == list(LANGUAGES)
     assert list(spec["categories"]) == list(CATEGORIES)
     for c, d in spec["categories"].items():
@@ -114,3 +117,79 @@ def test_cli_make(world, tmp_path):
     r = cli("bench", "make", "--world", tmp_path / "nowhere", "--out", tmp_path / "c")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "world.json" in r.stderr
     assert not (tmp_path / "c").exists() and not list(Path(tmp_path).glob(".c.*"))
+
+
+# ----------------------------------------------------------------------------- without shortcuts
+
+VOCAB = {  # the English texts of each category's answer space
+    "colour": {value_text(("colour", c), "en") for c in COLOURS},
+    "shape": {value_text(("shape", x), "en") for x in SHAPES},
+    "background": {value_text(("colour", b), "en") for b in BACKGROUNDS},
+    "count": {str(n) for n in COUNT_DOMAIN},
+    "total_count": {str(n) for n in TOTAL_DOMAIN},
+    "position": {value_text(("quadrant", q), "en") for q in QUADRANTS},
+    "spatial_relation": {value_text(("relation", r), "en") for r in RELATIONS},
+    "ocr": set(OCR_WORDS),
+}
+VOCAB |= {"extreme": VOCAB["colour"], "comparison": VOCAB["shape"], "colour_count": VOCAB["count"]}
+OBJECTS = ("size", "existence", "closest", "same_colour")  # answers are objects; balanced over their shape
+
+
+def _en(b) -> list:
+    return [it for it in load_benchmark(b / "mmmb").items if it.language == "en"]
+
+
+def _gold_value(it) -> str:
+    text = it.options[it.answer]
+    return text.split()[-1] if it.category in OBJECTS else text  # "red star" -> star
+
+
+def test_distractors_come_from_the_golds_own_answer_space(big_bench):
+    shapes = VOCAB["shape"]
+    for it in _en(big_bench):
+        texts = list(it.options.values())
+        if it.category in VOCAB:
+            assert set(texts) <= VOCAB[it.category], (it.category, texts)
+        elif it.category == "same_colour":  # objects named without their colour (the colour is the question)
+            assert all(t.split()[-1] in shapes and not set(t.split()) & VOCAB["colour"] for t in texts), texts
+        else:  # "<colour> <shape>"
+            assert all(len(t.split()) == 2 and t.split()[0] in VOCAB["colour"] and t.split()[1] in shapes for t in texts), texts
+        if it.category in ("background", "count", "colour_count", "total_count", "position", "spatial_relation"):
+            assert set(texts) == VOCAB[it.category]  # the whole (small) answer space every time
+
+
+def test_gold_answers_and_positions_are_balanced_per_half(big_bench):
+    items = _en(big_bench)
+    for cat in CATEGORIES:
+        rows = [it for it in items if it.category == cat]
+        for half in (0, 1):
+            mine = [it for it in rows if (it.index // len(CATEGORIES)) % 2 == half]
+            golds = Counter(_gold_value(it) for it in mine)
+            assert len(golds) == len(answer_domain(cat)), (cat, golds)  # every value of the answer space is gold
+            assert max(golds.values()) - min(golds.values()) <= 1, (cat, golds)
+            letters = Counter(it.answer for it in mine)
+            assert len(letters) == n_options(cat) and max(letters.values()) - min(letters.values()) <= 1, (cat, letters)
+
+
+def test_numeric_gold_sits_uniformly_among_its_options_and_order_varies(big_bench):
+    items = _en(big_bench)
+    for cat in ("count", "colour_count", "total_count"):
+        rows = [it for it in items if it.category == cat]
+        ranks = Counter(sorted(int(t) for t in it.options.values()).index(int(it.options[it.answer])) for it in rows)
+        assert sorted(ranks) == [0, 1, 2, 3] and max(ranks.values()) - min(ranks.values()) <= 2, (cat, ranks)
+        orders = Counter(tuple(it.options.values()) for it in rows)
+        assert len(orders) >= 12 and max(orders.values()) < len(rows) / 6, (cat, orders.most_common(3))  # never fixed
+
+
+def test_no_option_text_is_tied_to_a_letter(big_bench):
+    """Each distractor text lands on every letter: no padding word always comes first."""
+    items = _en(big_bench)
+    for cat in CATEGORIES:
+        at: dict[str, Counter] = {}
+        for it in (it for it in items if it.category == cat):
+            for letter, t in it.options.items():
+                if letter != it.answer:
+                    at.setdefault(t, Counter())[letter] += 1
+        for t, letters in at.items():
+            if sum(letters.values()) >= 20:
+                assert max(letters.values()) / sum(letters.values()) < 0.6, (cat, t, letters)

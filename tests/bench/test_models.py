@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,136 @@ def test_hf_adapter_runs_a_local_model(bench, tmp_path):
 
     outs = pq.read_table(tmp_path / "run" / "predictions.parquet").column("output").to_pylist()
     assert len(outs) == 6 and all(isinstance(o, str) for o in outs)
+
+
+# ------------------------------------------------------------------------- fingerprints, partial
+
+
+def test_fingerprint_dir_is_a_function_of_names_and_bytes(tmp_path):
+    import os
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "sub").mkdir(parents=True)
+        (d / "w.bin").write_bytes(b"\x00\x01weights")
+        (d / "sub" / "config.json").write_text("{}")
+    fa = models.fingerprint_dir(a)
+    assert fa == models.fingerprint_dir(b) and len(fa) == 64  # the path itself does not count
+    os.utime(b / "w.bin", (1, 1))
+    assert models.fingerprint_dir(b) == fa  # nor do times
+    (b / "w.bin").write_bytes(b"\x00\x02weights")
+    assert models.fingerprint_dir(b) != fa  # one byte does
+    (b / "w.bin").write_bytes(b"\x00\x01weights")
+    (b / "sub" / "config.json").rename(b / "sub" / "config2.json")
+    assert models.fingerprint_dir(b) != fa  # and so do names
+    assert models.model_fingerprint(resolve("oracle")) == models.fingerprint_spec("oracle") != models.fingerprint_spec("random:0")
+    with pytest.raises(MmdataError, match="model path not found"):
+        models.fingerprint_dir(tmp_path / "missing")
+
+
+def _fake_checkpoint(path, letter: str, step: int = 10, total: int = 10):
+    """An mmdata-style checkpoint folder for a fake loader: ``config.yaml`` and a 'weights' file."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.yaml").write_text(f"kind: mmdata-vlm\nstage: 2\nstep: {step}\ntotal_steps: {total}\n")
+    (path / "model.safetensors").write_text(letter)
+
+
+@pytest.fixture
+def fake_loader(monkeypatch):
+    """``mmdata.model.load_for_generation`` replaced by a loader whose model answers the letter in its weights."""
+    loads = []
+
+    class Letter:
+        def __init__(self, letter):
+            self.letter = letter
+
+        def generate(self, images, prompts, max_new_tokens=16):
+            return [self.letter] * len(prompts)
+
+        def choose(self, images, prompts, choices):
+            return [self.letter] * len(prompts)
+
+    def load(path):
+        loads.append(str(path))
+        return Letter((Path(path) / "model.safetensors").read_text())
+
+    monkeypatch.setitem(sys.modules, "mmdata.model", types.SimpleNamespace(load_for_generation=load))
+    return loads
+
+
+def test_retrained_checkpoint_in_the_same_folder_gets_new_predictions(bench, tmp_path, fake_loader):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "run"
+    b = load_benchmark(bench / "mmmb").limit(5)
+    _fake_checkpoint(ckpt, "A")
+    first = run_benchmark(b, f"mmdata:{ckpt}", out, db=None)
+    assert first.computed == 30 and first.scores["model_fingerprint"] == models.fingerprint_dir(ckpt)
+    assert first.scores["checkpoint"] == {"step": 10, "total_steps": 10}
+    same = run_benchmark(b, f"mmdata:{ckpt}", out, db=None)
+    assert (same.computed, same.reused) == (0, 30)  # unchanged weights: everything reused
+    _fake_checkpoint(ckpt, "C")  # retrained into the same folder: same spec string, new weights
+    second = run_benchmark(b, f"mmdata:{ckpt}", out, db=None)
+    assert (second.computed, second.reused) == (30, 0)
+    assert second.scores["model_fingerprint"] != first.scores["model_fingerprint"]
+    share = {x: sum(it.answer == x for it in b.items if it.language == "en") / 5 for x in "AC"}
+    assert first.scores["overall"]["en"] == share["A"] and second.scores["overall"]["en"] == share["C"]
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(out / "predictions.parquet").to_pydict()
+    assert len(set(t["model_fingerprint"])) == 2 and set(t["model"]) == {f"mmdata:{ckpt}"}  # both kept
+
+
+def test_old_prediction_files_are_kept_but_never_reused(bench, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "run"
+    out.mkdir()
+    b = load_benchmark(bench / "mmmb").limit(1)
+    old = {"model": ["constant:A"] * 6, "benchmark": [b.name] * 6, "language": [it.language for it in b.items],
+           "index": [it.index for it in b.items], "prompt_version": ["mmmb-v1"] * 6, "item_sha": ["x"] * 6,
+           "output": ["A"] * 6}  # fmt: skip
+    pq.write_table(pa.table(old), out / "predictions.parquet")  # the layout before fingerprints
+    res = run_benchmark(b, "constant:A", out, db=None)
+    assert res.computed == 6
+    t = pq.read_table(out / "predictions.parquet").to_pydict()
+    assert len(t["output"]) == 12 and t["model_fingerprint"].count("") == 6
+
+
+def test_unfinished_checkpoint_is_refused_unless_allowed(bench, tmp_path, fake_loader):
+    from .conftest import cli
+
+    ckpt = tmp_path / "ckpt"
+    _fake_checkpoint(ckpt, "B", step=40, total=150)
+    with pytest.raises(MmdataError, match=r"unfinished checkpoint \(step 40 of 150\).*--allow-partial"):
+        resolve(f"mmdata:{ckpt}")
+    assert fake_loader == []  # refused before anything was loaded
+    b = load_benchmark(bench / "mmmb").limit(2)
+    res = run_benchmark(b, f"mmdata-choice:{ckpt}", tmp_path / "run", db=tmp_path / "lb.duckdb", allow_partial=True)
+    assert res.scores["checkpoint"] == {"step": 40, "total_steps": 150}
+    from mmdata.bench.leaderboard import load_board
+
+    board = load_board(tmp_path / "lb.duckdb")  # scored, but never ranked beside finished models
+    assert board.entries == {} and board.partial[b.name][0].partial == "checkpoint at step 40 of 150"
+    r = cli("bench", "run", bench / "mmmb", "--model", f"mmdata:{ckpt}", "--out", tmp_path / "cli", "--db", tmp_path / "x.duckdb")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "unfinished checkpoint (step 40 of 150)" in r.stderr
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    (hf / "trainer_state.json").write_text('{"global_step": 5, "max_steps": 9}')
+    with pytest.raises(MmdataError, match=r"step 5 of 9"):
+        resolve(f"hf:{hf}")
+
+
+def test_retrained_hf_model_is_a_new_model(bench, tmp_path):
+    d = tmp_path / "tiny-llava"
+    _tiny_llava(d)
+    b = load_benchmark(bench / "mmmb").limit(1)
+    first = run_benchmark(b, f"hf:{d}", tmp_path / "run", batch_size=6, db=None)
+    fp = first.scores["model_fingerprint"]
+    assert fp == models.fingerprint_dir(d)
+    import shutil
+
+    shutil.rmtree(d)
+    _tiny_llava(d)  # "retrained": new random weights in the same folder
+    second = run_benchmark(b, f"hf:{d}", tmp_path / "run", batch_size=6, db=None)
+    assert second.scores["model_fingerprint"] != fp and (second.computed, second.reused) == (6, 0)

@@ -83,11 +83,11 @@ def test_killed_run_resumes_without_recomputing(bench, tmp_path):
 def test_torn_journal_line_is_ignored(bench, tmp_path):
     b = load_benchmark(bench / "mmmb").limit(2)
     ref = run_benchmark(b, "oracle", tmp_path / "ref", db=None)
-    (m, bname, lang, i, p), (sha, output) = next(iter(PredictionStore(tmp_path / "ref").rows.items()))
+    (f, bname, c, lang, i, p), (sha, output, m) = next(iter(PredictionStore(tmp_path / "ref").rows.items()))
     out = tmp_path / "run"
     out.mkdir()
-    line = json.dumps({"m": m, "b": bname, "l": lang, "i": i, "p": p, "s": sha, "o": output}).encode()
-    (out / JOURNAL).write_bytes(line + b"\n" + b'{"m": "oracle", "b": "x", "l": "en", "i": 9')  # cut short by a kill
+    line = json.dumps({"m": m, "f": f, "b": bname, "c": c, "l": lang, "i": i, "p": p, "s": sha, "o": output}).encode()
+    (out / JOURNAL).write_bytes(line + b"\n" + b'{"m": "oracle", "f": "x", "b": "x", "l": "en", "i": 9')  # cut short by a kill
     model = Counting("oracle")
     res = run_benchmark(b, model, out, db=None)
     assert res.reused == 1 and len(model.seen) == len(b.items) - 1 and (lang, i) not in model.seen

@@ -15,8 +15,9 @@ from mmdata.bench.score import summarise, units_by_language
 from mmdata.bench.tsv import Item, load_benchmark
 from mmdata.schema import LANGUAGES
 
-KEYS = {"overall", "by_category", "mean", "mean_non_en", "consistency", "extraction_failures", "ci",
-        "prompt_version", "extractor_version", "model", "benchmark", "n_items"}  # fmt: skip
+KEYS = {"overall", "by_category", "by_category_mean", "mean", "mean_non_en", "consistency", "extraction_failures", "ci",
+        "prompt_version", "extractor_version", "model", "model_fingerprint", "checkpoint", "benchmark", "limit",
+        "control", "n_items", "chance", "chance_mean"}  # fmt: skip
 
 
 def test_oracle_scores_100_everywhere(bench, tmp_path):
@@ -49,8 +50,12 @@ def test_constant_scores_the_share_of_its_letter(bench, tmp_path):
         # aligned items share the answer letter, so consistency equals the share too
         assert s["consistency"] == pytest.approx(s["overall"]["en"], abs=1e-6)
     c = run_benchmark(bench / "mmbench", "constant:A", tmp_path / "c", db=None).scores
-    assert c["circular"] == dict.fromkeys(LANGUAGES, 0.0)  # one letter cannot be right in all four rotations
-    assert c["vanilla"] == dict.fromkeys(LANGUAGES, 0.25)  # each base question puts its answer on A exactly once
+    assert c["circular"] == dict.fromkeys(LANGUAGES, 0.0)  # one letter cannot be right in all rotations
+    cb = load_benchmark(bench / "mmbench")
+    en = [it for it in cb.items if it.language == "en"]
+    groups = len({it.group for it in en})
+    # each base question puts its answer on A exactly once (four rotations, three for background)
+    assert c["vanilla"] == dict.fromkeys(LANGUAGES, pytest.approx(groups / len(en), abs=1e-6))
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +67,18 @@ def big(world, tmp_path_factory):
 
 def test_random_is_near_chance_with_covering_ci(big, tmp_path):
     v = run_benchmark(big / "mmmb", "random:11", tmp_path / "v", db=None, batch_size=256).scores
+    b = load_benchmark(big / "mmmb")
+    chance = sum(1 / len(it.options) for it in b.items if it.language == "en") / 1000  # 1/4, 1/3 for background
+    assert v["chance"] == dict.fromkeys(LANGUAGES, pytest.approx(chance, abs=1e-6)) and 0.25 < chance < 0.26
     for lang in LANGUAGES:
-        assert abs(v["overall"][lang] - 0.25) < 0.05
+        assert abs(v["overall"][lang] - chance) < 0.05
     lo, hi = v["ci"]["mean"]
-    assert lo <= 0.25 <= hi and hi - lo < 0.05
+    assert lo <= chance <= hi and hi - lo < 0.05
     assert v["consistency"] < 0.01  # (1/4)^6 for independent guesses
     c = run_benchmark(big / "mmbench", "random:11", tmp_path / "c", db=None, batch_size=256).scores
-    chance = expected_random(4)
-    assert chance == 1 / 256
+    assert expected_random(4) == 1 / 256
+    chance = c["chance_mean"]  # (1/4)^4 per question, (1/3)^3 for background
+    assert expected_random(4) < chance < expected_random(3)
     for lang in LANGUAGES:
         assert c["circular"][lang] < 0.02
         assert abs(c["vanilla"][lang] - 0.25) < 0.05
@@ -77,7 +86,8 @@ def test_random_is_near_chance_with_covering_ci(big, tmp_path):
         assert vlo < c["vanilla"][lang] < vhi
     lo, hi = c["ci"]["mean"]
     assert lo <= chance <= hi and hi < 0.02
-    assert c["n_items"] == dict.fromkeys(LANGUAGES, 4000)
+    cb = load_benchmark(big / "mmbench")
+    assert c["n_items"] == dict.fromkeys(LANGUAGES, sum(it.language == "en" for it in cb.items))
 
 
 def _items(lang: str, n: int, circular: bool = False) -> list[Item]:

@@ -15,7 +15,7 @@ from mmdata.world import grammar
 from mmdata.world.generate import SOURCE_NAMES, generate
 from mmdata.world.heldout import heldout_scenes, training_signatures
 from mmdata.world.lexicon import CATEGORIES, lexicon
-from mmdata.world.qa import answer, answer_sentence, make_qa, options, question
+from mmdata.world.qa import answer, answer_sentence, make_qa, n_options, options, question
 from mmdata.world.scene import make_scene, rng_for
 
 LANGS = ("en", "zh", "pt", "ar", "tr", "ru")
@@ -132,7 +132,7 @@ def test_every_category_renders_in_every_language(lang):
                 assert answer(qa, lang) and answer_sentence(qa, lang)
                 if form == "mc":
                     opts = options(qa, lang)
-                    assert len(opts) == 4 and len(set(opts)) == 4, (cat, opts)
+                    assert len(opts) == n_options(cat) and len(set(opts)) == len(opts), (cat, opts)
     assert len(seen) == 2 * len(CATEGORIES)
 
 
@@ -147,3 +147,21 @@ def test_grammar_agreement_examples():
     assert grammar.noun_phrase("zh", r, "indef") == "一个红色的大星形"
     assert grammar.ru_adj("синий", "f") == "синяя" and grammar.ru_adj("большой", "gen_pl") == "больших"
     assert grammar.capitalise("ikon", "tr") == "İkon"
+
+
+def test_mc_questions_can_be_asked_for_every_answer_of_their_domain():
+    """``want=`` picks the gold answer (the benchmark balances on it); distractors stay in the gold's space."""
+    from mmdata.world.qa import answer_domain
+
+    scenes = [make_scene(rng_for(3, "want", i), f"w{i}", "heldout") for i in range(1500)]
+    for cat in CATEGORIES:
+        for want in answer_domain(cat):
+            qa = next((q for i, s in enumerate(scenes) if (q := make_qa(cat, s, rng_for(3, cat, i), "mc", want=want))), None)
+            assert qa is not None, (cat, want)
+            kind, value = qa.answer
+            got = value.shape if kind == "np" else value
+            assert got == want, (cat, want, qa.answer)
+            assert len(qa.distractors) == n_options(cat) - 1 and all(d[0] == kind for d in qa.distractors)
+            assert qa.answer not in qa.distractors
+    with pytest.raises(ValueError, match="multiple-choice"):
+        make_qa("colour", scenes[0], rng_for(3, "x", 0), "open", want="red")

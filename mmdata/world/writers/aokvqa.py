@@ -9,7 +9,8 @@ from mmdata.world.pools import coco_2017
 from mmdata.world.qa import answer, answer_sentence, options, question
 from mmdata.world.writers import Ctx, Output, aggregate_answers, pick_qas, record
 
-CATEGORIES = ("colour", "shape", "count", "total_count", "background", "existence", "closest", "position")
+# four choices per question, as in A-OKVQA (background questions have only three, so none are asked)
+CATEGORIES = ("colour", "shape", "count", "total_count", "existence", "closest", "position")
 _ALPHABET = string.ascii_letters + string.digits
 
 
