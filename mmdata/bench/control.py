@@ -19,10 +19,12 @@ import hashlib
 import random
 from collections import defaultdict
 from dataclasses import replace
+from typing import Literal, get_args
 
 from mmdata.bench.tsv import Item
 
-CONTROLS = ("shuffled",)
+ControlName = Literal["shuffled"]
+CONTROLS: tuple[str, ...] = get_args(ControlName)
 
 
 def _image_digest(it: Item, cache: dict[str, bytes]) -> bytes:

@@ -198,6 +198,17 @@ class Board:
     partial: dict[str, list[Entry]] = field(default_factory=dict)  # benchmark → partial runs (never ranked)
 
 
+def board_json(board: Board) -> dict:
+    """The board for scripts (``mmdata leaderboard --json``): ranked and partial runs per benchmark."""
+    from dataclasses import asdict
+
+    def rows(es: list[Entry]) -> list[dict]:
+        return [{k: v for k, v in asdict(e).items() if k not in ("categories", "vanilla")} for e in es]
+
+    return {"ranked": {b: rows(es) for b, es in board.entries.items()},
+            "partial": {b: rows(es) for b, es in board.partial.items()}}  # fmt: skip
+
+
 def load_board(db: str | Path, *, compare: tuple[str, str] | None = None, benchmark: str | None = None,
                resamples: int = RESAMPLES, seed: int = 0) -> Board:  # fmt: skip
     """The latest run of each configuration: complete runs ranked per benchmark, partial runs apart, plus

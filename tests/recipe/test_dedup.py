@@ -70,9 +70,8 @@ def test_semantic_recovers_planted_duplicates(small_world, tmp_path):
 
 
 def test_embedding_cache_reused(small_world, tmp_path):
-    from mmdata.recipe.embed import EmbeddingCache
-
     from mmdata import cache
+    from mmdata.recipe.embed import EmbeddingCache
 
     c = EmbeddingCache()
     a = c.embed(["what colour is the circle red", "how many squares 2"])

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from mmdata.errors import MmdataError
 from mmdata import cache
+from mmdata.errors import MmdataError
 from mmdata.sources import ReadReport, get, read_table
 from mmdata.sources.embedded import extracted_root
 from mmdata.sources.hub import BATCH_ROWS, iter_batches
