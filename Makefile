@@ -32,11 +32,16 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Regenerate the lock from pyproject.toml (pip-tools). lmms-eval is pinned after it: it is installed
-# without its declared dependencies (they pull a CUDA-only torchvision); the `lmms` extra lists what it needs.
-lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --extra dev --extra ray --extra lmms --strip-extras --allow-unsafe \
-	  --no-emit-index-url --no-emit-find-links -c constraints.txt -o $(LOCK) pyproject.toml
+# Regenerate the lock from pyproject.toml with pip-tools, kept in its own venv (.venv-lock) so it never
+# enters the project's environment. Existing pins are kept unless pyproject.toml needs new ones
+# (`make lock UPGRADE=1` moves everything to the newest allowed). lmms-eval is pinned after it: it is
+# installed without its declared dependencies (they pull a CUDA-only torchvision); the `lmms` extra
+# lists what it needs.
+lock:
+	test -x .venv-lock/bin/pip-compile || ($(PY) -m venv .venv-lock && .venv-lock/bin/pip install -q "pip-tools==7.6.2")
+	grep -v '^lmms-eval==' $(LOCK) > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
+	.venv-lock/bin/pip-compile --quiet $(if $(UPGRADE),--upgrade,) --extra dev --extra ray --extra lmms --strip-extras \
+	  --allow-unsafe --no-emit-index-url --no-emit-find-links -c constraints.txt -o $(LOCK) pyproject.toml
 	echo "lmms-eval==0.7.3" >> $(LOCK)
 
 # Headless Chromium for the leaderboard HTML test (tests/bench/test_leaderboard_browser.py).

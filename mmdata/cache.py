@@ -53,7 +53,7 @@ VERSIONS: dict[str, str] = {
     "stage0-checkpoint": "1",
     "stage1": "1",
     "stage2": "1",
-    "eval": "1",
+    "eval": "2",  # with the image-use control and per-question outcomes
 }
 CacheKind = Literal[tuple(VERSIONS)]  # the kinds, for configs and CLI choices
 ENTRY, COMPLETE = ".entry.json", ".complete"

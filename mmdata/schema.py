@@ -336,16 +336,18 @@ def validate_conversations(data: pa.Table | pa.RecordBatch, source: str | None =
 
 
 def reject_reason(row: dict) -> str | None:
-    """Why a record cannot train anything (empty target text, no assistant turn), or None.
+    """Why a record cannot train anything (blank target text, no assistant turn), or None.
 
     These are content problems of single records, so the reader sets such rows aside with this
-    reason (they are counted and shown) instead of failing the whole source."""
+    reason (they are counted and shown) instead of failing the whole source. A field that is
+    *absent* (``None``) is not a problem here: published test splits carry no answers, and the
+    builder refuses unanswered records of the splits it trains on with a one-line error."""
     task = row.get("task")
     for f in TASK_FIELDS.get(task, ()):
         v = row.get(f)
-        if v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
+        if (isinstance(v, str) and not v.strip()) or (isinstance(v, list) and not v):
             return f"empty '{f}'"
-    if task == "vqa_mc" and any(not isinstance(c, str) or not c.strip() for c in row["choices"]):
+    if task == "vqa_mc" and row.get("choices") and any(not isinstance(c, str) or not c.strip() for c in row["choices"]):
         return "empty choice in 'choices'"
     if task in CONVERSATION_TASKS:
         turns = row.get("turns") or []

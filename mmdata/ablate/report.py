@@ -1,17 +1,26 @@
 """Ablation reports: ``report.md`` and ``report.html`` with the table in the paper's layout (arms ×
-metric columns, mean ± 95 % CI over seeds), a bar chart per metric, and the paper's findings checked."""
+metric columns, mean ± 95 % CI over seeds, and the image-use gap), a bar chart per metric, and the
+paper's findings checked as paired differences (same seeds, same questions) with a bootstrap CI and
+the minimum detectable effect (:mod:`mmdata.ablate.power`)."""
 
 from __future__ import annotations
 
 import html as _html
 from pathlib import Path
 
-from mmdata.ablate.results import aggregate, verdict
+from mmdata.ablate.results import aggregate
 from mmdata.io import atomic_write_bytes
 from mmdata.report.html import figure_png, img, page, table
 
 LABEL = {"mean": "MMMB mean", "mean_non_en": "non-en mean", "consistency": "consistency", "spatial": "spatial",
-         "circular": "MMBench circular", "en": "en", "zh": "zh", "pt": "pt", "ar": "ar", "tr": "tr", "ru": "ru"}  # fmt: skip
+         "circular": "MMBench circular", "shuffled_mean": "shuffled images", "image_use_gap": "image-use gap",
+         "en": "en", "zh": "zh", "pt": "pt", "ar": "ar", "tr": "tr", "ru": "ru"}  # fmt: skip
+FINDING_HEAD = ["claim", "difference", "Δ (pp) [95 % CI]", "MDE (pp)", "verdict"]
+
+
+def _metrics(spec, per) -> list[str]:
+    wanted = [*spec.metrics, *(m for m in ("image_use_gap",) if m not in spec.metrics)]  # the gap is always shown
+    return [m for m in wanted if any(k[1] == m for k in per)]
 
 
 def _per(rows: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
@@ -21,9 +30,11 @@ def _per(rows: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
     return out
 
 
-def build_tables(spec, rows: list[dict]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+def build_tables(spec, rows: list[dict], outcomes=None) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    from mmdata.ablate.power import paired
+
     per = _per(rows)
-    metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
+    metrics = _metrics(spec, per)
     head = ["arm", *[LABEL.get(m, m) for m in metrics]]
     ran = [a for a in spec.arms if any(k[0] == a for k in per)]
     body = []
@@ -31,22 +42,23 @@ def build_tables(spec, rows: list[dict]) -> tuple[list[str], list[list[str]], li
         body.append([arm, *[aggregate(list(per.get((arm, m), {}).values())).fmt() for m in metrics]])
     finds = []
     for f in spec.findings:
-        a, b = per.get((f.better, f.metric), {}), per.get((f.worse, f.metric), {})
-        seeds = sorted(set(a) & set(b))
-        diffs = [a[s] - b[s] for s in seeds]
-        agg, v = verdict(diffs) if seeds else (None, "not run (an arm is missing)")
-        diff = "n/a" if not seeds else (f"{agg.mean * 100:+.1f}" + ("" if agg.n < 2 else f" [{agg.lo * 100:+.1f}, {agg.hi * 100:+.1f}]"))
-        finds.append([f.claim or f"{f.better} > {f.worse}", f"{f.better} − {f.worse} ({LABEL.get(f.metric, f.metric)})", diff, v])
+        p = paired(outcomes, f.better, f.worse, f.metric) if outcomes is not None and outcomes.height else None
+        if p is None:
+            diff, mde, v = "n/a", "n/a", "not run (an arm is missing)"
+        else:
+            diff = f"{p.delta * 100:+.1f} [{p.lo * 100:+.1f}, {p.hi * 100:+.1f}]"
+            mde, v = f"{p.mde * 100:.1f} ({p.seeds} seeds × {p.questions} q)", p.verdict
+        finds.append([f.claim or f"{f.better} > {f.worse}", f"{f.better} − {f.worse} ({LABEL.get(f.metric, f.metric)})", diff, mde, v])
     return head, body, finds
 
 
-def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
+def write_reports(out: Path, spec, rows: list[dict], meta: dict, outcomes=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    head, body, finds = build_tables(spec, rows)
+    head, body, finds = build_tables(spec, rows, outcomes)
     per = _per(rows)
     notes = spec.notes.strip()
     if notes and ({r["arm"] for r in rows} != set(spec.arms) or {r["seed"] for r in rows} != set(spec.seeds)):
@@ -56,11 +68,14 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
     md = [f"# {spec.name}", "", spec.description.strip(), ""]
     if spec.paper:
         md += [f"Paper: {spec.paper}", ""]
-    md += ["Accuracy in %, mean ± 95 % CI (t-interval) over seeds " + ", ".join(map(str, meta["seeds"])) + ".", ""]
+    md += ["Accuracy in %, mean ± 95 % CI (t-interval) over seeds " + ", ".join(map(str, meta["seeds"])) + ". The image-use gap is "
+           "the accuracy minus the accuracy with every image swapped for another of the same category.", ""]  # fmt: skip
     md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in body]
     if finds:
-        md += ["", "## Paper findings, checked", "", "| claim | difference | Δ (pp) [95 % CI] | verdict |", "|---|---|---|---|"]
+        md += ["", "## Paper findings, checked", "", "Paired differences: same seeds, same questions; 95 % CI from a bootstrap over "
+               "questions and seeds; MDE: the smallest true difference this run detects with 80 % power.", "",
+               "| " + " | ".join(FINDING_HEAD) + " |", "|---|---|---|---|---|"]  # fmt: skip
         md += ["| " + " | ".join(r) + " |" for r in finds]
     if notes:
         md += ["", "## Discussion", "", notes]
@@ -73,7 +88,7 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
                + ", ".join(f"{k} {_dur(v)}" for k, v in meta["compute_s"].items() if v) + "."]  # fmt: skip
     atomic_write_bytes(out / "report.md", ("\n".join(md) + "\n").encode())
 
-    metrics = [m for m in spec.metrics if any(k[1] == m for k in per)]
+    metrics = _metrics(spec, per)
     sections = []
     if spec.description or spec.paper:
         sections.append(("About", f"<p>{_html.escape(spec.description)}</p><p>{_html.escape(spec.paper)}</p>"))
@@ -92,7 +107,7 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict) -> None:
         charts.append(img(figure_png(fig), m))
     sections.append(("Charts", "".join(charts)))
     if finds:
-        sections.append(("Paper findings, checked", table(["claim", "difference", "Δ (pp) [95 % CI]", "verdict"], finds)))
+        sections.append(("Paper findings, checked", table(FINDING_HEAD, finds)))
     if notes:
         sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in notes.split("\n\n"))))
     sections.append(("Runs", table(["invocation", "command", "commit", "wall time", "steps run", "reused"],

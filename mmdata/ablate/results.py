@@ -27,6 +27,9 @@ def metrics_from_scores(scores: dict, set_name: str) -> dict[str, float]:
         return out
     out["mean"] = float(scores["mean"])
     out["mean_non_en"] = float(scores["mean_non_en"])
+    if scores.get("shuffled_mean") is not None:  # the image-use control (always run by the ablation runner)
+        out["shuffled_mean"] = float(scores["shuffled_mean"])
+        out["image_use_gap"] = float(scores["image_use_gap"])
     out["consistency"] = float(scores["consistency"])
     for lang, v in scores["overall"].items():
         out[lang] = float(v)
@@ -69,23 +72,21 @@ def aggregate(values: list[float]) -> Agg:
     return Agg(m, m - half, m + half, len(v))
 
 
-def verdict(diffs: list[float]) -> tuple[Agg, str]:
-    a = aggregate(diffs)
-    if a.n < 2:
-        return a, ("same direction (one seed, no interval)" if a.mean > 0 else "opposite direction (one seed, no interval)")
-    if a.lo > 0:
-        return a, "reproduced"
-    if a.hi < 0:
-        return a, "contradicted"
-    return a, "inconclusive (interval includes 0)"
-
-
-def store(db: Path, rows: list[dict]) -> None:
-    """Replace this suite's rows in ``db`` (table ``results``)."""
+def store(db: Path, rows: list[dict], outcomes=None) -> None:
+    """Replace this suite's rows in ``db``: metrics (table ``results``) and, when given, per-question
+    outcomes (table ``outcomes``: arm, seed, bench_set, control, language, id, category, correct), which
+    the paired findings are computed from."""
     import duckdb
 
     con = duckdb.connect(str(db))
     try:
+        if outcomes is not None:
+            con.register("new_outcomes", outcomes.to_arrow())
+            con.execute("CREATE TABLE IF NOT EXISTS outcomes AS SELECT * FROM new_outcomes LIMIT 0")
+            for s in outcomes["suite"].unique().to_list():
+                con.execute("DELETE FROM outcomes WHERE suite = ?", [s])
+            con.execute("INSERT INTO outcomes SELECT * FROM new_outcomes")
+            con.unregister("new_outcomes")
         con.execute("""CREATE TABLE IF NOT EXISTS results (suite VARCHAR, arm VARCHAR, seed INTEGER, bench_set VARCHAR,
                        metric VARCHAR, value DOUBLE, run_key VARCHAR)""")
         suites = sorted({r["suite"] for r in rows})
@@ -94,5 +95,21 @@ def store(db: Path, rows: list[dict]) -> None:
         if rows:
             con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [[r["suite"], r["arm"], r["seed"], r["bench_set"], r["metric"], r["value"], r["run_key"]] for r in rows])  # fmt: skip
+    finally:
+        con.close()
+
+
+def load_outcomes(db: Path, suite: str):
+    """This suite's per-question outcomes from ``db`` (a polars frame; empty when none were stored)."""
+    import duckdb
+    import polars as pl
+
+    if not Path(db).is_file():
+        return pl.DataFrame()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'outcomes'").fetchall()[0][0]:
+            return pl.DataFrame()
+        return pl.from_arrow(con.execute("SELECT * FROM outcomes WHERE suite = ?", [suite]).fetch_arrow_table())
     finally:
         con.close()

@@ -27,12 +27,15 @@ import time
 from pathlib import Path
 
 import orjson
+import polars as pl
 
 from mmdata import __version__
 from mmdata.ablate.results import metrics_from_scores, store
 from mmdata.ablate.spec import AblationSpec, load_spec
 from mmdata.errors import MmdataError
 from mmdata.io import atomic_write_bytes, dumps_json
+
+CONTROL = "shuffled"  # every evaluation also scores the image-shuffled control
 
 
 def read_journal(path: Path) -> list[dict]:
@@ -60,7 +63,7 @@ def _recipe(spec_recipe: str, base: Path, overrides: list[str], *, root: Path, s
     """A recipe with the spec's (and arm's) overrides, pointed at the run's world and seed."""
     from mmdata.recipe.config import load_recipe
 
-    recipe, rbase = load_recipe(spec_recipe, overrides, base=base)
+    recipe, rbase = load_recipe(spec_recipe, overrides, base=base, require_root=False)
     return recipe.with_(root=root, seed=seed), rbase
 
 
@@ -162,7 +165,7 @@ class Runner:
         spec = self.spec
         world, world_key = self.world()
         bench, bench_key = self.bench(world, world_key)
-        rows = []
+        rows, outcomes = [], []
         total = len(self.arms) * len(self.seeds)
         k = 0
         for seed in self.seeds:
@@ -187,14 +190,18 @@ class Runner:
                 ck2, key2 = self.step("stage2", s2_inputs, lambda tmp, p=preset, i=ck1, m=mix: train(p, 2, tmp / "ckpt", mixture=m, init=i / "ckpt", log=_quiet),
                                            label=f"{arm_name} stage 2 (seed {seed})")  # fmt: skip
                 self.log(f"{tag}: evaluating")
-                ev, key3 = self.step("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets, "scoring": spec.bench.scoring.value},
+                ev, key3 = self.step("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets, "scoring": spec.bench.scoring.value,
+                                              "control": CONTROL},
                                           lambda tmp, c=ck2: self._evaluate(bench, c / "ckpt", tmp), label=f"{arm_name} eval (seed {seed})")  # fmt: skip
                 for set_name in spec.bench.sets:
                     scores = orjson.loads((ev / set_name / "scores.json").read_bytes())
                     for metric, value in metrics_from_scores(scores, set_name).items():
                         rows.append({"suite": spec.name, "arm": arm_name, "seed": seed, "bench_set": set_name,
                                      "metric": metric, "value": value, "run_key": key3})  # fmt: skip
-        store(self.out / "results.duckdb", rows)
+                    o = pl.read_parquet(ev / set_name / "outcomes.parquet")
+                    outcomes.append(o.select(pl.lit(spec.name).alias("suite"), pl.lit(arm_name).alias("arm"), pl.lit(seed).alias("seed"),
+                                             pl.lit(set_name).alias("bench_set"), pl.all()))  # fmt: skip
+        store(self.out / "results.duckdb", rows, pl.concat(outcomes) if outcomes else None)
         journal = read_journal(self.out / "steps.jsonl")
         mine = journal[self._journal_start :]  # this invocation's entries
         meta = {"seeds": self.seeds, "command": " ".join(shlex.quote(a) for a in ["mmdata", *sys.argv[1:]]) if sys.argv[0].endswith("mmdata") else f"mmdata ablate {spec.name}",
@@ -212,8 +219,9 @@ class Runner:
         from mmdata.bench.run import run_benchmark
 
         model = self.spec.bench.scoring.model(ckpt)
-        for set_name in self.spec.bench.sets:
-            run_benchmark(bench / set_name, model, tmp / set_name, batch_size=self.spec.bench.batch_size, db=self.leaderboard)
+        for set_name in self.spec.bench.sets:  # always with the image-use control
+            run_benchmark(bench / set_name, model, tmp / set_name, batch_size=self.spec.bench.batch_size, db=self.leaderboard,
+                          control=CONTROL)  # fmt: skip
 
 
 def _quiet(*_a, **_k) -> None:
@@ -239,7 +247,9 @@ def _render(out: Path, spec: AblationSpec, rows: list[dict], meta: dict) -> None
     meta["runs"] = read_journal(out / "runs.jsonl")
     meta["compute_s"] = {kind: round(sum(e.get("seconds", 0) for e in journal if e["event"] == "ran" and e["step"] == kind), 1)
                          for kind in dict.fromkeys(e["step"] for e in journal)}  # fmt: skip
-    write_reports(out, spec, rows, meta)
+    from mmdata.ablate.results import load_outcomes
+
+    write_reports(out, spec, rows, meta, load_outcomes(out / "results.duckdb", spec.name))
 
 
 def rerender(spec_path: str | Path, out: str | Path, *, overrides: list[str] | None = None) -> dict:

@@ -49,7 +49,8 @@ class Scoring(StrEnum):
         cls = MmdataChoiceModel if self is Scoring.choice else MmdataModel
         return cls(f"{'mmdata-choice' if self is Scoring.choice else 'mmdata'}:{ckpt}", str(ckpt))
 
-METRICS = ("mean", "mean_non_en", "consistency", "circular", "spatial", "en", "zh", "pt", "ar", "tr", "ru")
+METRICS = ("mean", "mean_non_en", "consistency", "circular", "spatial", "shuffled_mean", "image_use_gap",
+           "en", "zh", "pt", "ar", "tr", "ru")  # fmt: skip
 
 
 class WorldSpec(Strict):

@@ -69,24 +69,24 @@ def generate(model: BenchModel, images: list[list[Image.Image]], prompts: list[s
 
 
 def fingerprint_dir(path: str | Path) -> str:
-    """SHA-256 over a model directory's files: each relative name (POSIX, sorted) and its bytes' SHA-256.
-    A pure function of names and contents (no sizes, times or absolute paths); a single file hashes as
-    a directory holding only it."""
+    """The content identity of a model directory (:func:`mmdata.cache.tree_digest`: every file's
+    relative name and bytes, no sizes, times or absolute paths; file digests are memoised per process);
+    a single file hashes as a directory holding only it."""
+    from mmdata import cache
+
     p = Path(path)
     if p.is_file():
-        files, root = [p], p.parent
-    elif p.is_dir():
-        files, root = [f for f in p.rglob("*") if f.is_file()], p
-    else:
+        return cache.files_digest([p])
+    if not p.is_dir():
         raise MmdataError("model path not found", file=p)
-    h = hashlib.sha256(b"mmdata-model-dir-v1\n")
-    for rel, f in sorted((f.relative_to(root).as_posix(), f) for f in files):
-        digest = hashlib.sha256()
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        h.update(rel.encode() + b"\0" + digest.hexdigest().encode() + b"\n")
-    return h.hexdigest()
+    return cache.tree_digest(p)
+
+
+def answer_method(model) -> str:
+    """How a model answers: ``generate`` (free text, letter extracted) unless it says otherwise
+    (``choice-auto``, ``choice-text``, …). Part of the prediction key, beside the fingerprint."""
+    m = getattr(model, "answer_method", "generate")
+    return m if isinstance(m, str) and m else "generate"
 
 
 def fingerprint_spec(spec: str) -> str:
@@ -107,16 +107,9 @@ def training_progress(path: str | Path) -> tuple[int, int] | None:
     ``trainer_state.json`` (``global_step``, ``max_steps``)."""
     p = Path(path)
     if (p / "config.yaml").is_file():
-        import yaml
+        from mmdata.config import read_yaml
 
-        from mmdata.errors import yaml_error
-
-        try:
-            cfg = yaml.safe_load((p / "config.yaml").read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise yaml_error(e, p / "config.yaml") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise MmdataError(f"cannot read the checkpoint config ({type(e).__name__})", file=p / "config.yaml") from None
+        cfg = read_yaml(p / "config.yaml", what="checkpoint config").data
         if isinstance(cfg, dict) and isinstance(cfg.get("step"), int) and isinstance(cfg.get("total_steps"), int):
             return cfg["step"], cfg["total_steps"]
     if (p / "trainer_state.json").is_file():
@@ -260,6 +253,7 @@ class MmdataChoiceModel(MmdataModel):
         from mmdata.model.inference import ChoiceScoring
 
         self.scoring = ChoiceScoring(scoring)
+        self.answer_method = f"choice-{self.scoring.value}"
 
     def generate(self, images, prompts, rows=()):
         if self.scoring == "text":

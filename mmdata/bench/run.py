@@ -197,6 +197,34 @@ class _Pass:
         return [i for i, o in enumerate(self.outputs) if o is None]
 
 
+OUTCOMES = "outcomes.parquet"
+
+
+def write_outcomes(out: Path, units: dict[str, Units], control_units: dict[str, Units] | None) -> None:
+    """``outcomes.parquet``: one row per scoring unit (a row, or a circular group) and pass — language,
+    id, category, correct — so two runs on the same benchmark can be compared question by question
+    (the ablation reports' paired bootstrap)."""
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols: dict[str, list] = {"control": [], "language": [], "id": [], "category": [], "correct": []}
+    for name, by_lang in ((NO_CONTROL, units), ("shuffled", control_units or {})):
+        for lang, u in by_lang.items():
+            n = len(u.ids)
+            cols["control"] += [name] * n
+            cols["language"] += [lang] * n
+            cols["id"] += [int(x) for x in u.ids]
+            cols["category"] += list(u.categories)
+            cols["correct"] += [bool(x) for x in u.correct]
+    schema = pa.schema([("control", pa.string()), ("language", pa.string()), ("id", pa.int64()), ("category", pa.string()),
+                        ("correct", pa.bool_())])  # fmt: skip
+    buf = _io.BytesIO()
+    pq.write_table(pa.table(cols, schema=schema), buf, compression="zstd")
+    atomic_write_bytes(out / OUTCOMES, buf.getvalue())
+
+
 def run_benchmark(
     bench: str | Path | Benchmark,
     model: str | bench_models.BenchModel,
@@ -227,6 +255,8 @@ def run_benchmark(
     benchmark = benchmark.limit(limit)
     m = bench_models.resolve(model, allow_partial=allow_partial) if isinstance(model, str) else model
     fp = bench_models.model_fingerprint(m)
+    method = bench_models.answer_method(m)
+    key_fp = fp if method == "generate" else f"{fp}+{method}"  # choice scoring answers differently: its own predictions
     path = getattr(m, "path", None)
     prog = bench_models.training_progress(path) if isinstance(path, Path) and path.is_dir() else None
     out = Path(out)
@@ -241,7 +271,7 @@ def run_benchmark(
 
     def make_pass(name: str, rows: list[Item]) -> _Pass:
         shas = [hasher(it, p) for it, p in zip(rows, prompts, strict=True)]
-        keys: list[Key] = [(fp, benchmark.name, name, it.language, it.index, PROMPT_VERSION) for it in rows]
+        keys: list[Key] = [(key_fp, benchmark.name, name, it.language, it.index, PROMPT_VERSION) for it in rows]
         return _Pass(name, rows, [store.get(k, h) for k, h in zip(keys, shas, strict=True)], keys, shas)
 
     passes = [make_pass(NO_CONTROL, items)]
@@ -292,6 +322,7 @@ def run_benchmark(
     scores.update({
         "model": m.name,
         "model_fingerprint": fp,
+        "answer_method": method,
         "checkpoint": None if prog is None else {"step": prog[0], "total_steps": prog[1]},
         "benchmark": benchmark.name,
         "limit": limit,
@@ -300,6 +331,7 @@ def run_benchmark(
         "extractor_version": EXTRACTOR_VERSION + (f"+judge:{judge_name or getattr(judge, '__name__', 'judge')}" if judge else ""),
     })  # fmt: skip
     atomic_write_json(out / "scores.json", scores)
+    write_outcomes(out, units, control_units)
     if db is not None:
         from mmdata.bench.leaderboard import record
 

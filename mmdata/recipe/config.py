@@ -184,11 +184,13 @@ def preset_names() -> list[str]:
     return names("recipes")
 
 
-def load_recipe(spec: str | Path, overrides: list[str] | None = None, *, base: Path | None = None) -> tuple[Recipe, Path]:
+def load_recipe(spec: str | Path, overrides: list[str] | None = None, *, base: Path | None = None,
+                require_root: bool = True) -> tuple[Recipe, Path]:  # fmt: skip
     """Load a recipe file (or a shipped preset by name) with ``--set`` overrides. Returns the recipe
-    and the directory its relative paths resolve against (the file's own directory)."""
+    and the directory its relative paths resolve against (the file's own directory). A shipped
+    preset needs a data root unless the caller sets one itself (``require_root=False``)."""
     path, shipped = find_preset("recipes", spec, base=base)
     recipe, doc = load(Recipe, path, overrides=overrides or [], what="recipe")
-    if shipped and recipe.root is None:
+    if shipped and recipe.root is None and require_root:
         raise MmdataError(f"preset {str(spec)!r} needs a data root: pass --set root=WORLD_DIR", file=path, field="root")
     return recipe, path.parent.resolve()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, get_args
 
 import pyarrow as pa
@@ -43,10 +44,15 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, temp_dir: str | None = None) -> None:
         address = address or os.environ.get("RAY_ADDRESS") or None
-        if not address:
-            # Ray binds its servers to the node's IP unless it runs as a single-machine "cluster": with
-            # this set (read when ray is imported) and the node IP 127.0.0.1, everything listens on loopback
+        self._env = {k: os.environ.get(k) for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE")}  # restored on close
+        host = (address or "").split("://")[-1].rsplit(":", 1)[0]
+        if not address or host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            # Ray binds its servers to (and rewrites loopback addresses into) the node's IP unless it runs
+            # as a single-machine cluster: with this set (read when ray is imported) everything stays on loopback
             os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or (Path.home() / ".ray" / "auth_token").is_file()
+        if address and token:
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # the cluster's token authentication (Ray's default for `ray start`)
         try:
             import ray
         except ImportError:
@@ -66,6 +72,7 @@ class RayEngine:
                 os.chmod(self._tmp, 0o700)
                 ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, _temp_dir=self._tmp,
                          _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False)  # fmt: skip
+                os.chmod(self._tmp, 0o700)  # Ray opens its temp dir to everyone (0777); nothing under it is for others
         self.cpus = int(ray.cluster_resources().get("CPU", 1))
 
     def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs) -> list:
@@ -118,6 +125,11 @@ class RayEngine:
         yield from self.map_tables(fn, parts, **kwargs)
 
     def close(self) -> None:
+        for k, v in self._env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         if self._owns:
             self._ray.shutdown()
             if self._tmp and not os.environ.get("MMDATA_RAY_KEEP_TMP"):

@@ -71,7 +71,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
     first = read_journal(tmp_path / "out/steps.jsonl")
-    assert {e["step"] for e in ran(first)} >= {"world", "bench", "mixture", "stage0", "stage1", "stage2", "eval"}
+    assert {e["step"] for e in ran(first)} >= {"world", "bench", "mixture", "stage0-checkpoint", "stage1", "stage2", "eval"}
     assert not (tmp_path / "out/report.md").exists()
     monkeypatch.setattr(train_mod, "train", real)
     res = run_ablation(spec, tmp_path / "out", leaderboard=tmp_path / "lb.duckdb", log=lambda m: None)
@@ -82,7 +82,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     assert not {(e["step"], e["key"]) for e in ran(second)} & keys_first
     assert sorted(e["step"] for e in ran(second)) == ["eval", "stage2"]
     assert len(ran(journal, "stage1")) == 1  # one stage-1 checkpoint shared by both arms
-    assert len(ran(journal, "stage0")) == 1
+    assert len(ran(journal, "stage0-checkpoint")) == 1
     # results: duckdb rows for both arms and a report with the table and the finding
     rows = res["rows"]
     assert {r["arm"] for r in rows} == {"single", "multi"} and {"mean", "en", "zh"} <= {r["metric"] for r in rows}
@@ -155,13 +155,12 @@ def test_unknown_arm_and_spec_name(tmp_path):
     spec = write_spec(tmp_path)
     with pytest.raises(MmdataError, match="unknown arm"):
         run_ablation(spec, tmp_path / "o", only=["triple"])
-    with pytest.raises(MmdataError, match="ablation spec not found"):
+    with pytest.raises(MmdataError, match="unknown suite 'no-such-suite'; shipped: .*honeybee-multiturn-tiny"):
         load_spec("no-such-suite")
 
 
 def test_shipped_suites_load_and_their_presets_validate():
-    from mmdata.ablate.runner import _model_data
-    from mmdata.model.config import preset_from_dict
+    from mmdata.ablate.runner import _preset
     from mmdata.recipe.config import load_recipe
 
     names = suite_names()
@@ -171,8 +170,7 @@ def test_shipped_suites_load_and_their_presets_validate():
     for n in names:
         spec, base = load_spec(n)
         for arm in spec.arms.values():
-            data, path = _model_data(spec, base, arm.model, 0)
-            preset_from_dict(data, file=path)
+            _preset(spec, base, arm.model, 0)
             load_recipe(spec.recipe, [*spec.recipe_set, *arm.recipe, "root=/nonexistent"])
     assert json.dumps(names)
 

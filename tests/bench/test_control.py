@@ -127,4 +127,4 @@ def test_cli_control(bench, tmp_path):
     assert {"shuffled_mean", "image_use_gap", "shuffled", "shuffled_by_category"} <= set(s)
     r = cli("bench", "run", bench / "mmmb", "--model", "random:1", "--out", tmp_path / "x", "--control", "black",
             "--db", tmp_path / "lb.duckdb")  # fmt: skip
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--control must be one of shuffled" in r.stderr
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "'black' is not one of 'shuffled'" in r.stderr

@@ -76,7 +76,7 @@ def test_explicit_comparison_and_cli(board_db, tmp_path):
     r = cli("leaderboard", "--db", tmp_path / "none.duckdb")
     assert r.returncode == 2 and "no leaderboard here yet" in r.stderr and not (tmp_path / "none.duckdb").exists()
     r = cli("leaderboard", "--db", board_db, "--format", "pdf")
-    assert r.returncode == 2 and "--format must be md or html" in r.stderr
+    assert r.returncode == 2 and "'pdf' is not one of 'md', 'html'" in r.stderr
 
 
 def test_html_is_self_contained(board_db):

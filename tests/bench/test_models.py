@@ -85,7 +85,7 @@ def test_mmdata_choice_adapter_passes_option_texts_never_answers(monkeypatch, tm
     seen = {}
 
     class Fake:
-        def choose(self, images, prompts, choices):
+        def choose(self, images, prompts, choices, scoring="auto"):
             seen["choices"] = choices
             return [max(c, key=c.get) for c in choices]  # the option with the "largest" text
 
@@ -188,7 +188,7 @@ def fake_loader(monkeypatch):
         def generate(self, images, prompts, max_new_tokens=16):
             return [self.letter] * len(prompts)
 
-        def choose(self, images, prompts, choices):
+        def choose(self, images, prompts, choices, scoring="auto"):
             return [self.letter] * len(prompts)
 
     def load(path):

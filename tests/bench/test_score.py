@@ -16,7 +16,7 @@ from mmdata.bench.tsv import Item, load_benchmark
 from mmdata.schema import LANGUAGES
 
 KEYS = {"overall", "by_category", "by_category_mean", "mean", "mean_non_en", "consistency", "extraction_failures", "ci",
-        "prompt_version", "extractor_version", "model", "model_fingerprint", "checkpoint", "benchmark", "limit",
+        "prompt_version", "extractor_version", "model", "model_fingerprint", "answer_method", "checkpoint", "benchmark", "limit",
         "control", "n_items", "chance", "chance_mean"}  # fmt: skip
 
 

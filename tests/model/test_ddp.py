@@ -39,10 +39,11 @@ def test_two_processes_match_single_process(mixtures, stage0, session_cache, tmp
     ref = train(single, 2, tmp_path / "single", mixture=mixtures["instruct"], max_steps=STEPS, log=lambda *_: None)
     # half the steps, stop (every rank contributes optimizer shards and RNG states), then resume
     first = torchrun(dist, mixtures["instruct"], tmp_path / "dist", session_cache, "--stop-at", str(STEPS // 2))
-    assert "cpu × 2" in first.stdout and first.stdout.count(f"global batch 8 samples ({per_rank}×{accum}×2)") == 1  # rank 0 logs
+    log1 = first.stdout + first.stderr  # the trainer logs through mmdata's logger (stderr)
+    assert "cpu × 2" in log1 and log1.count(f"global batch 8 samples ({per_rank}×{accum}×2)") == 1  # rank 0 logs
     assert ckpt_io.has_train_state(tmp_path / "dist")
     second = torchrun(dist, mixtures["instruct"], tmp_path / "dist", session_cache)
-    assert f"resuming at step {STEPS // 2}" in second.stdout
+    assert f"resuming at step {STEPS // 2}" in second.stdout + second.stderr
 
     got = ckpt_io.read_metrics(tmp_path / "dist")
     assert [m["step"] for m in got] == list(range(1, STEPS + 1))

@@ -69,9 +69,11 @@ def test_semantic_recovers_planted_duplicates(small_world, tmp_path):
     assert score_dedup(tmp_path / "ex", small_world)["false_drop_rate"] > 5 * s["false_drop_rate"]
 
 
-def test_embedding_cache_reused(small_world, tmp_path):
+def test_embedding_cache_reused(small_world, tmp_path, monkeypatch):
     from mmdata import cache
     from mmdata.recipe.embed import EmbeddingCache
+
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache"))  # an empty cache, not the session's
 
     c = EmbeddingCache()
     a = c.embed(["what colour is the circle red", "how many squares 2"])

@@ -47,7 +47,7 @@ def test_local_ray_binds_loopback_keeps_files_private_and_matches_local(tiny_wor
     try:
         opened = _listening() - before
         assert opened, "Ray opened no listening socket"
-        assert {ip for ip, _ in opened} <= {"127.0.0.1", "::1"}, f"Ray listens beyond loopback: {sorted(opened)}"
+        assert {ip for ip, _ in opened} <= {"127.0.0.1", "::1", "::ffff:127.0.0.1"}, f"Ray listens beyond loopback: {sorted(opened)}"
         [tmp] = list(short_tmp.iterdir())
         assert stat.S_IMODE(tmp.stat().st_mode) == 0o700
         assert eng.cpus == (os.cpu_count() or 1)  # not capped at 2
@@ -63,6 +63,8 @@ def test_build_joins_an_existing_cluster_through_ray_address(tiny_world, tmp_pat
     ray_bin = str(Path(sys.executable).parent / "ray")
     temp = short_tmp / "head"
     env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # a loopback head
+    # token authentication stays on: the head and this driver share the token in ~/.ray (HOME is tmp_path)
+    subprocess.run([ray_bin, "get-auth-token", "--generate"], capture_output=True, env=env, timeout=60, check=True)
     started = subprocess.run([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", "0", "--num-cpus", "3",
                               "--include-dashboard", "false", "--temp-dir", str(temp), "--disable-usage-stats"],
                              capture_output=True, text=True, env=env, timeout=180)  # fmt: skip

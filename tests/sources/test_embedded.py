@@ -51,7 +51,8 @@ def test_store_holds_each_image_once_byte_for_byte_and_is_reused(tmp_path):
     read_table("cauldron", root, report=rep)
     store = Path(rep.image_root)
     assert store.parent == cache.root() / "extracted"
-    files = sorted(p.relative_to(store).as_posix() for p in store.rglob("*") if p.is_file() and p.name != "extracted.json")
+    files = sorted(p.relative_to(store).as_posix() for p in store.rglob("*")
+                   if p.is_file() and p.name != "extracted.json" and not p.name.startswith("."))  # fmt: skip
     want = {name: image_bytes(name, w, h) for name, w, h in
             [("cauldron-a.png", 24, 16), ("cauldron-b.jpg", 12, 20), ("cauldron-c.png", 16, 16), ("cauldron-d.jpg", 20, 10)]}  # fmt: skip
     assert files == sorted(f"{sha(d)[:2]}/{sha(d)}.{'png' if n.endswith('png') else 'jpg'}" for n, d in want.items())
@@ -60,10 +61,10 @@ def test_store_holds_each_image_once_byte_for_byte_and_is_reused(tmp_path):
     info = json.loads((store / "extracted.json").read_text())
     assert info["images"] == 4  # cauldron-a.png appears in two rows, stored once
     # a second read reuses the store without rewriting it
-    mtimes = {p: p.stat().st_mtime_ns for p in store.rglob("*")}
+    mtimes = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.name != ".complete"}  # .complete's mtime marks use
     again = ReadReport()
     assert read_table("cauldron", root, report=again).equals(read_table("cauldron", root))
-    assert again.image_root == rep.image_root and {p: p.stat().st_mtime_ns for p in store.rglob("*")} == mtimes
+    assert again.image_root == rep.image_root and {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.name != ".complete"} == mtimes
 
 
 def test_store_key_follows_file_content_not_location(tmp_path):
