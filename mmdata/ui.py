@@ -79,6 +79,7 @@ def log_beside(out: str | Path | None, command: str = "") -> Iterator[Path | Non
         return
     path = log_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
     h = logging.FileHandler(path, mode="a", encoding="utf-8")
     h.setLevel(logging.DEBUG)
     h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -86,11 +87,17 @@ def log_beside(out: str | Path | None, command: str = "") -> Iterator[Path | Non
     if log.level == logging.NOTSET or log.level > logging.DEBUG:
         log.setLevel(logging.DEBUG)
     log.debug(f"mmdata {command}".strip() + f" (started {time.strftime('%Y-%m-%d %H:%M:%S')})")
+    refused = False
     try:
         yield path
     except BaseException as e:
+        from mmdata.errors import MmdataError
+
+        refused = isinstance(e, MmdataError)
         log.debug(f"stopped: {type(e).__name__}: {e}")
         raise
     finally:
         log.removeHandler(h)
         h.close()
+        if refused and not existed:  # bad input: the one-line error says it all; leave nothing behind
+            path.unlink(missing_ok=True)
