@@ -45,7 +45,7 @@ def check_templates(directory: str | Path | None = None) -> tuple[int, dict[str,
             raise MmdataError(f"no sample Records for task {t.task!r}", file=t.file, record=t.id, field="task")
         hints = [""]
         if t.dataset:
-            hints.append(bank.hints.get(t.dataset, {}).get("inverted" if t.inverted else "forward", ""))
+            hints.append(bank.hints.get((t.dataset, t.task), {}).get("inverted" if t.inverted else "forward", ""))
         else:
             hints += [h.get("inverted" if t.inverted else "forward", "") for h in bank.hints.values()][:1]
         for row in samples:

@@ -134,11 +134,45 @@ class LlavaWriter:
         self.f.close()
 
 
-def write_hf(paths: list[Path], out: Path) -> None:
-    import datasets
+HF_FEATURES = {
+    "id": {"dtype": "string", "_type": "Value"},
+    "images": {"feature": {"_type": "Image"}, "_type": "List"},
+    "conversations": {"feature": {"from": {"dtype": "string", "_type": "Value"}, "value": {"dtype": "string", "_type": "Value"}},
+                      "_type": "List"},
+    "dataset": {"dtype": "string", "_type": "Value"},
+    "task": {"dtype": "string", "_type": "Value"},
+    "language": {"dtype": "string", "_type": "Value"},
+    "template_id": {"dtype": "string", "_type": "Value"},
+}  # fmt: skip
+HF_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("images", pa.list_(pa.struct([("bytes", pa.binary()), ("path", pa.string())]))),
+    ("conversations", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))),
+    ("dataset", pa.string()), ("task", pa.string()), ("language", pa.string()), ("template_id", pa.string()),
+]).with_metadata({b"huggingface": orjson.dumps({"info": {"features": HF_FEATURES}})})  # fmt: skip
 
-    ds = datasets.Dataset.from_parquet([str(p) for p in paths], cache_dir=str(out / ".hf-cache"), features=None)
-    ds.save_to_disk(str(out / "hf"))
-    import shutil
 
-    shutil.rmtree(out / ".hf-cache", ignore_errors=True)
+def write_hf(paths: list[Path], out: Path, image_roots: dict[str, str]) -> list[Path]:
+    """``hf/data/train-*.parquet``: the mixture as a Hugging Face dataset with the ``datasets.Image``
+    feature — image bytes embedded (read, never decoded), conversations in LLaVA's strict form.
+    ``datasets.load_dataset("parquet", data_files=...)`` (or the Hub, pushed as is) restores the
+    features and decodes the images."""
+    from mmdata.io import safe_join
+
+    dest = out / "hf" / "data"
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, shard in enumerate(paths):
+        pf = pq.ParquetFile(shard)
+        target = dest / f"train-{k:05d}-of-{len(paths):05d}.parquet"
+        with pq.ParquetWriter(target, HF_SCHEMA, compression="zstd") as w:
+            for batch in pf.iter_batches(batch_size=2000, columns=["id", "images", "turns", "dataset", "task", "language", "template_id"]):
+                rows = batch.to_pylist()
+                for r in rows:
+                    root = Path(image_roots[r["dataset"]])
+                    r["images"] = [{"bytes": safe_join(root, i["path"], file=shard, record=r["id"], field="images").read_bytes(),
+                                    "path": Path(i["path"]).name} for i in r["images"]]  # fmt: skip
+                    r["conversations"] = llava_turns(r.pop("turns"))
+                w.write_table(pa.Table.from_pylist(rows, schema=HF_SCHEMA))
+        written.append(target)
+    return written

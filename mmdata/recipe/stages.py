@@ -315,7 +315,7 @@ def write(state: BuildState) -> None:
     (tmp / "manifest.json").write_bytes(dumps_json(m))
     write_report(tmp, state.stats, m)
     if "hf" in state.recipe.output.formats:
-        write_hf(state.shards, tmp)
+        write_hf(state.shards, tmp, state.image_roots)
 
 
 STAGES = (ingest, decontaminate, group_dedup, balance, render, write)

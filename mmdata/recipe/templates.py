@@ -240,7 +240,7 @@ class TemplateBank:
     """All templates of a directory, indexed for selection."""
 
     fine: dict[str, list[Template]] = field(default_factory=dict)
-    hints: dict[str, dict] = field(default_factory=dict)
+    hints: dict[tuple[str, str], dict] = field(default_factory=dict)  # (dataset, task) → {forward, inverted}
     coarse: dict[str, list[Template]] = field(default_factory=dict)
     multi: dict[str, list[Template]] = field(default_factory=dict)
 
@@ -261,7 +261,7 @@ class TemplateBank:
                 target = getattr(bank, kind)
                 target.setdefault(key, []).extend(temps)
                 if kind == "fine":
-                    bank.hints[key] = meta["hints"]
+                    bank.hints[(key, meta["task"])] = meta["hints"]
         return bank
 
     @staticmethod
@@ -277,7 +277,7 @@ class TemplateBank:
         if diversity == "single":
             if granularity == "fine":
                 cands = [t for t in self.fine.get(dataset, []) if t.task == task and t.inverted == inverted]
-                hint = self.hints.get(dataset, {}).get("inverted" if inverted else "forward", "")
+                hint = self.hints.get((dataset, task), {}).get("inverted" if inverted else "forward", "")
                 if not cands:
                     raise MmdataError(f"no fine {'inverted ' if inverted else ''}template for dataset {dataset!r} with task {task!r}")
                 return [(t, t.id, hint) for t in cands]
@@ -289,7 +289,7 @@ class TemplateBank:
         if not cands:
             raise MmdataError(f"no multi {'inverted ' if inverted else ''}templates for task {task!r}")
         if granularity == "fine":
-            hint = self.hints.get(dataset, {}).get("inverted" if inverted else "forward", "")
+            hint = self.hints.get((dataset, task), {}).get("inverted" if inverted else "forward", "")
             return [(t, f"{t.id}@{dataset}", hint) for t in cands]
         return [(t, t.id, "") for t in cands]
 

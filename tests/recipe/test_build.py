@@ -48,9 +48,17 @@ def test_outputs_load_with_datasets_and_validate(mix):
     ds = datasets.load_dataset("parquet", data_files=str(res.out / "data/*.parquet"), split="train",
                                cache_dir=str(res.out.parent / "hfc"))  # fmt: skip
     assert ds.num_rows == 800 and ds[0]["id"] == table.column("id")[0].as_py()
-    assert datasets.load_from_disk(str(res.out / "hf")).num_rows == 800
+    # the hf export: the datasets.Image feature, image bytes embedded, loadable (and pushable) as is
+    hf = datasets.load_dataset("parquet", data_files=str(res.out / "hf/data/*.parquet"), split="train",
+                               cache_dir=str(res.out.parent / "hfc2"))  # fmt: skip
+    assert hf.num_rows == 800 and isinstance(hf.features["images"].feature, datasets.Image)
+    row = next(r for r in hf if r["images"])
+    assert row["images"][0].size[0] > 0 and row["conversations"][0]["from"] == "human"
     llava = json.loads((res.out / "llava.json").read_text())
     assert len(llava) == 800 and llava[0]["conversations"][0]["from"] == "human"
+    for item in llava:  # LLaVA's loader: human and gpt alternate, starting with human; no system turn
+        roles = [t["from"] for t in item["conversations"]]
+        assert roles[0] == "human" and all(a != b for a, b in zip(roles, roles[1:])) and set(roles) <= {"human", "gpt"}
     with_img = [x for x in llava if "image" in x]
     assert with_img and all(os.path.isfile(x["image"]) for x in with_img[:20])
     html = (res.out / "report.html").read_text()

@@ -57,7 +57,7 @@ def test_multi_draws_many_templates_with_fine_suffix(policies):
     assert len(fine) >= 8 and all(t.startswith("multi/vqa_open/") and t.endswith("@vqav2") for t in fine)
     assert len(coarse) >= 8 and all(t.startswith("multi/vqa_open/") and "@" not in t for t in coarse)
     # fine multi carries the dataset's hint, coarse multi does not
-    hint = TemplateBank.load().hints["vqav2"]["forward"]
+    hint = TemplateBank.load().hints[("vqav2", "vqa_open")]["forward"]
     assert any(hint in r["turns"][0]["content"] for r in policies[("fine", "multi")] if r["dataset"] == "vqav2")
     assert not any(hint in r["turns"][0]["content"] for r in policies[("coarse", "multi")] if r["dataset"] == "vqav2")
 
@@ -141,7 +141,7 @@ def test_compiled_templates_render_exactly_like_jinja():
     bank = TemplateBank.load()
     compiled = 0
     for t in bank.all():
-        for hint in ("", "Answer briefly.", bank.hints.get(t.dataset or "", {}).get("forward", "x")):
+        for hint in ("", "Answer briefly.", bank.hints.get((t.dataset or "", t.task), {}).get("forward", "x")):
             c = compile_template(t, hint)
             if c is None:
                 continue
@@ -153,3 +153,23 @@ def test_compiled_templates_render_exactly_like_jinja():
                     got = df.select(to_expr(c[0]).alias("u"), to_expr(c[1]).alias("a")).row(0)
                     assert got == t.render(v), t.id
     assert compiled >= 90 * 3
+
+
+@pytest.mark.parametrize(("gran", "div"), [("fine", "single"), ("coarse", "single"), ("fine", "multi"), ("coarse", "multi")])
+def test_reg_and_ocr_vqa_render_with_every_policy(tiny_world, tmp_path, gran, div):
+    """A REC source turned into REG (`task: reg`) and OCR-VQA kept apart (`task: ocr_vqa`) have templates
+    at every granularity and diversity."""
+    import yaml
+
+    data = {"name": "t", "seed": 0, "root": str(tiny_world), "templates": {"granularity": gran, "diversity": div},
+            "sources": [{"dataset": "refcoco", "path": "sources/refcoco", "task": "reg", "max_turns": 1},
+                        {"dataset": "ocrvqa", "path": "sources/ocrvqa", "task": "ocr_vqa"}], "balance": {"size": 60}}  # fmt: skip
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    out = rows(build(tmp_path / "r.yaml", tmp_path / "m").out)
+    reg = [r for r in out if r["task"] == "reg"]
+    ocr = [r for r in out if r["task"] == "ocr_vqa"]
+    assert reg and ocr
+    assert all("[" in r["turns"][0]["content"] and "]" in r["turns"][0]["content"] for r in reg)  # the box is the input
+    assert all(not r["turns"][1]["content"].startswith("[") for r in reg)  # the expression is the target
+    if gran == "fine" and div == "single":
+        assert {r["template_id"] for r in reg} == {"fine/refcoco/reg"} and {r["template_id"] for r in ocr} == {"fine/ocrvqa/ocr"}
