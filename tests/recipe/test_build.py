@@ -58,7 +58,7 @@ def test_outputs_load_with_datasets_and_validate(mix):
     assert len(llava) == 800 and llava[0]["conversations"][0]["from"] == "human"
     for item in llava:  # LLaVA's loader: human and gpt alternate, starting with human; no system turn
         roles = [t["from"] for t in item["conversations"]]
-        assert roles[0] == "human" and all(a != b for a, b in zip(roles, roles[1:])) and set(roles) <= {"human", "gpt"}
+        assert roles[0] == "human" and all(a != b for a, b in zip(roles, roles[1:], strict=False)) and set(roles) <= {"human", "gpt"}
     with_img = [x for x in llava if "image" in x]
     assert with_img and all(os.path.isfile(x["image"]) for x in with_img[:20])
     html = (res.out / "report.html").read_text()
