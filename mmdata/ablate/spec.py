@@ -31,7 +31,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mmdata.config import Seed, Strict, find_preset, load, preset_names
+from mmdata.config import (
+    Seed,
+    Strict,
+    apply_overrides,
+    find_preset,
+    preset_names,
+    preset_path,
+    read_mapping,
+    validate,
+)
+from mmdata.errors import MmdataError
 from mmdata.world.sizes import SizeName
 
 
@@ -94,6 +104,7 @@ class AblationSpec(Strict):
     name: str
     description: str = ""
     paper: str = ""
+    base: str | None = None  # a shared configuration under presets/suites/bases (see load_spec)
     world: WorldSpec | None = WorldSpec()
     root: Path | None = None  # use existing data instead of generating a world
     recipe: str
@@ -127,9 +138,28 @@ def suite_names() -> list[str]:
     return preset_names("suites")
 
 
+def base_path(name: str, spec_dir: Path) -> Path:
+    """A suite base: ``bases/NAME.yaml`` beside the spec, else the shipped one."""
+    for cand in (spec_dir / "bases" / f"{name}.yaml", preset_path("suites", "x").parent / "bases" / f"{name}.yaml"):
+        if cand.is_file():
+            return cand
+    raise MmdataError(f"unknown suite base {name!r} (looked in bases/ beside the spec and in the shipped suites)", field="base")
+
+
 def load_spec(spec: str | Path, overrides: list[str] | None = None) -> tuple[AblationSpec, Path]:
     """Load an ablation spec file, or a shipped suite by name (``mmdata ablate honeybee-multiturn-tiny``),
-    with ``--set`` overrides."""
+    with ``--set`` overrides.
+
+    ``base: NAME`` puts the spec on a shared configuration (``bases/NAME.yaml``: world, recipe, model
+    preset and its overrides, benchmark, seeds, budget …): the base's keys apply unless the spec gives
+    them. The shipped tiny suites all stand on ``bases/tiny.yaml``, so one frozen configuration serves
+    every suite."""
     path, _ = find_preset("suites", spec)
-    parsed, _ = load(AblationSpec, path, overrides=overrides or [], what="ablation spec")
+    doc = read_mapping(path, what="ablation spec")
+    name = doc.data.get("base")
+    if isinstance(name, str):
+        base_doc = read_mapping(base_path(name, path.parent), what="suite base")
+        doc.data = {**base_doc.data, **doc.data}
+    apply_overrides(doc.data, overrides or [], file=path, doc=doc)
+    parsed = validate(AblationSpec, doc.data, doc=doc)
     return parsed, path.parent.resolve()
