@@ -77,7 +77,10 @@ def register(app: typer.Typer) -> None:
         arms: list[str] = typer.Option([], "--arm", help="Arms of the suite to run (default: two arms)."),
         skip_ablation: bool = typer.Option(False, "--skip-ablation", help="Only write the world and read the sources."),
     ) -> None:
-        """Run the main job on the embedded default: world → sources → a short tiny ablation."""
+        """Run the main job on the embedded default: world → sources → a short tiny ablation.
+
+        Example: mmdata demo --out demo-out
+        """
         run_demo(out, size, seed)
         if not skip_ablation:
             run_demo_ablation(out, suite, arms or None)

@@ -166,7 +166,9 @@ def make_benchmark(world_dir: str | Path, out: str | Path, per_language: int = 2
     per_lang: dict[str, list[Item]] = {lang: [] for lang in LANGUAGES}
     from rich.progress import Progress
 
-    with Progress(disable=not progress, transient=True) as bar:
+    from mmdata import ui
+
+    with Progress(disable=not progress, transient=True, console=ui.console()) as bar:
         task = bar.add_task(f"rendering {per_language} aligned questions", total=per_language)
         for slot, texts, answer, scene in _aligned_items(world_dir, seed, per_language):
             png = encode(render(scene), "png")

@@ -284,10 +284,12 @@ def run_benchmark(
     model_seconds = 0.0
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from mmdata import ui
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     b = 0
     try:
-        with Progress(*columns, disable=not progress, transient=False) as bar:
+        with Progress(*columns, disable=not progress, transient=False, console=ui.console()) as bar:
             label = f"{m.name} on {benchmark.name}" + (f" (+{control} control)" if control else "")
             task = bar.add_task(label, total=total_todo)
             for ps in passes:

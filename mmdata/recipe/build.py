@@ -53,6 +53,8 @@ def build(
 ) -> BuildResult:
     from rich.progress import Progress
 
+    from mmdata import ui
+
     t_all = time.perf_counter()
     if isinstance(recipe_spec, Recipe):  # a validated recipe (the ablation runner); relative paths resolve against base
         if overrides:
@@ -67,7 +69,7 @@ def build(
     eng = get_engine(engine, address=ray_address)
     try:
         with atomic_dir(out, overwrite=overwrite, inputs=inputs, kind="mixture") as tmp, \
-                Progress(disable=not progress, transient=True) as bar:  # fmt: skip
+                Progress(disable=not progress, transient=True, console=ui.console()) as bar:  # fmt: skip
             state = BuildState(recipe, base, tmp, eng, tdir, bar)
             for stage in STAGES:
                 t = time.perf_counter()

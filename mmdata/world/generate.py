@@ -116,7 +116,9 @@ def generate(
     out = Path(out)
     from rich.progress import Progress
 
-    with atomic_dir(out, overwrite=overwrite, kind="world") as tmp, Progress(disable=not progress, transient=True) as bar:
+    from mmdata import ui
+
+    with atomic_dir(out, overwrite=overwrite, kind="world") as tmp, Progress(disable=not progress, transient=True, console=ui.console()) as bar:
         total = cfg.coco_images + cfg.vg_images + cfg.books
         t_img = bar.add_task(f"rendering {total} pool images", total=total)
 
