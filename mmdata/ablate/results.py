@@ -110,6 +110,6 @@ def load_outcomes(db: Path, suite: str):
     try:
         if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'outcomes'").fetchall()[0][0]:
             return pl.DataFrame()
-        return pl.from_arrow(con.execute("SELECT * FROM outcomes WHERE suite = ?", [suite]).fetch_arrow_table())
+        return pl.from_arrow(con.sql("SELECT * FROM outcomes WHERE suite = $suite", params={"suite": suite}).to_arrow_table())
     finally:
         con.close()

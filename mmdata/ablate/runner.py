@@ -192,7 +192,8 @@ class Runner:
                 self.log(f"{tag}: evaluating")
                 ev, key3 = self.step("eval", {"stage2": key2, "bench": bench_key, "sets": spec.bench.sets, "scoring": spec.bench.scoring.value,
                                               "control": CONTROL},
-                                          lambda tmp, c=ck2: self._evaluate(bench, c / "ckpt", tmp), label=f"{arm_name} eval (seed {seed})")  # fmt: skip
+                                          lambda tmp, c=ck2, p=preset: self._evaluate(bench, c / "ckpt", tmp, p.train.threads),
+                                          label=f"{arm_name} eval (seed {seed})")  # fmt: skip
                 for set_name in spec.bench.sets:
                     scores = orjson.loads((ev / set_name / "scores.json").read_bytes())
                     for metric, value in metrics_from_scores(scores, set_name).items():
@@ -215,13 +216,15 @@ class Runner:
         _render(self.out, spec, rows, meta)
         return {"rows": rows, "meta": meta}
 
-    def _evaluate(self, bench: Path, ckpt: Path, tmp: Path) -> None:
+    def _evaluate(self, bench: Path, ckpt: Path, tmp: Path, threads: int = 0) -> None:
         from mmdata.bench.run import run_benchmark
+        from mmdata.model.train import cpu_threads
 
-        model = self.spec.bench.scoring.model(ckpt)
-        for set_name in self.spec.bench.sets:  # always with the image-use control
-            run_benchmark(bench / set_name, model, tmp / set_name, batch_size=self.spec.bench.batch_size, db=self.leaderboard,
-                          control=CONTROL)  # fmt: skip
+        with cpu_threads(threads):
+            model = self.spec.bench.scoring.model(ckpt)
+            for set_name in self.spec.bench.sets:  # always with the image-use control
+                run_benchmark(bench / set_name, model, tmp / set_name, batch_size=self.spec.bench.batch_size, db=self.leaderboard,
+                              control=CONTROL)  # fmt: skip
 
 
 def _quiet(*_a, **_k) -> None:

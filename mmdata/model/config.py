@@ -208,6 +208,16 @@ class TrainConfig(Strict):
     log_every: PositiveInt = 10
     save_every: NonNegativeInt = 0  # 0: save at the end only
     deterministic: bool = True  # torch.use_deterministic_algorithms on CPU
+    # intra-op CPU threads (0: torch's default). One thread per process is the fast choice on a busy
+    # small machine: OpenMP threads spin at barriers whenever another process holds a core
+    threads: NonNegativeInt = 0
+
+    @model_serializer(mode="wrap")
+    def _omit_default_threads(self, handler):
+        d = handler(self)
+        if self.threads == 0:  # presets and checkpoints written before the option hash as before
+            d.pop("threads", None)
+        return d
     stage1: StageTrain
     stage2: StageTrain
 

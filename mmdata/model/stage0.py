@@ -34,10 +34,13 @@ STAGE0_VERSION = "1"
 
 
 def stage0_inputs(preset) -> dict:
-    """What stage 0 depends on: the backbone architectures, the stage-0 recipe and this module's
-    version (the world it trains on is named by ``stage0`` and is itself keyed by content)."""
+    """What stage 0 depends on: the backbone architectures, the stage-0 recipe, this module's version
+    and the content key of the world it trains on (so a changed world generator retrains it)."""
+    from mmdata.world.generate import world_inputs
+
+    s0 = preset.stage0
     return {"v": STAGE0_VERSION, "vision": preset.vision.arch.model_dump(), "llm": preset.llm.arch.model_dump(),
-            "stage0": preset.stage0.model_dump()}  # fmt: skip
+            "stage0": s0.model_dump(), "world": world_inputs(s0.world_size, s0.world_seed, s0.world_image_size)}  # fmt: skip
 
 
 def stage0_key(preset) -> str:

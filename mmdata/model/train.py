@@ -219,7 +219,8 @@ def train(
     proc = setup_process()
     log = log if proc.main else (lambda *_: None)
     if stage == 0:
-        return _stage0(preset, out, proc, overwrite, log)
+        with cpu_threads(preset.train.threads):
+            return _stage0(preset, out, proc, overwrite, log)
     if stage not in (1, 2):
         raise MmdataError(f"stage must be 0, 1 or 2, got {stage}", field="stage")
     if mixture is None:
@@ -233,7 +234,7 @@ def train(
     if mode == "done":
         log(f"{out}: stage {stage} already complete ({total} steps)")
         return {"out": out, "losses": [], "metrics": ckpt_io.read_metrics(out), "done": True}
-    with _deterministic(proc.device.type == "cpu" and tc.deterministic):
+    with _deterministic(proc.device.type == "cpu" and tc.deterministic), cpu_threads(tc.threads):
         return _train(preset, stage, out, Mixture.open(mixture), init, total, stop_at, mode, num_workers, proc, log)
 
 
@@ -257,6 +258,18 @@ def plan(preset: Preset, stage: int, out: str | Path, *, mixture=None, init=None
             d["mixture_rows"] = Mixture.open(mixture).n_rows
     d["writes"] = "nothing (dry run)"
     return d
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Run with ``n`` intra-op CPU threads (0: leave torch's setting), restoring the caller's."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager

@@ -120,12 +120,13 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
 
 
 def test_same_seeds_give_identical_tables(tmp_path):
-    from mmdata.io import cache_dir
+    from mmdata import cache
 
     bench = {"per_language": 3, "sets": ["mmmb"], "batch_size": 8, "scoring": "choice"}  # the likelihood scorer
     spec = write_spec(tmp_path, arms={"single": {"recipe": ["multiturn.max_turns=1"]}}, findings=[], bench=bench)
     a = run_ablation(spec, tmp_path / "a", leaderboard=None, log=lambda m: None)
-    shutil.rmtree(cache_dir("ablate"))  # recompute every step (stage-0 backbones stay in the model cache)
+    for kind in ("bench", "mixture", "stage1", "stage2", "eval"):  # recompute every step but the world and stage 0
+        shutil.rmtree(cache.root() / kind, ignore_errors=True)
     b = run_ablation(spec, tmp_path / "b", leaderboard=None, log=lambda m: None)
     assert ran(read_journal(tmp_path / "b/steps.jsonl"), "stage2")
     assert [(r["arm"], r["metric"], r["value"]) for r in a["rows"]] == [(r["arm"], r["metric"], r["value"]) for r in b["rows"]]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -58,7 +59,7 @@ def test_local_ray_binds_loopback_keeps_files_private_and_matches_local(tiny_wor
     assert ray.stats["engine"] == "ray" and ray.manifest["content_hash"] == local.manifest["content_hash"]
 
 
-def test_build_joins_an_existing_cluster_through_ray_address(tiny_world, tmp_path, short_tmp, monkeypatch):
+def test_build_joins_an_existing_cluster_through_ray_address(tiny_world, tmp_path, short_tmp):
     """A separate head started with ``ray start``; the build joins it through RAY_ADDRESS and takes its CPU count."""
     ray_bin = str(Path(sys.executable).parent / "ray")
     temp = short_tmp / "head"
@@ -72,18 +73,22 @@ def test_build_joins_an_existing_cluster_through_ray_address(tiny_world, tmp_pat
         assert started.returncode == 0, started.stderr[-2000:]
         address = (temp / "ray_current_cluster").read_text().strip()
         assert address.startswith("127.0.0.1:")
-        monkeypatch.setenv("RAY_ADDRESS", address)
-        from mmdata.recipe.engine import RayEngine
-
-        eng = RayEngine()
-        try:
-            assert eng.cpus == 3  # the cluster's, not this machine's
-        finally:
-            eng.close()
         r = write_recipe(tmp_path / "r.yaml", tiny_world, **SECTIONS)
-        ray = build(r, tmp_path / "ray-out", engine="ray")
-        monkeypatch.delenv("RAY_ADDRESS")
+        # a fresh driver process, as a user's `mmdata build --engine ray` would be (Ray reads its settings once per process)
+        driver = (
+            "import json, sys\n"
+            "from mmdata.recipe.engine import RayEngine\n"
+            "from mmdata.recipe.build import build\n"
+            "eng = RayEngine(); cpus = eng.cpus; eng.close()\n"
+            "res = build(sys.argv[1], sys.argv[2], engine='ray')\n"
+            "print(json.dumps({'cpus': cpus, 'hash': res.manifest['content_hash'], 'engine': res.stats['engine']}))\n"
+        )
+        ran = subprocess.run([sys.executable, "-c", driver, str(r), str(tmp_path / "ray-out")], capture_output=True,
+                             text=True, env={**env, "RAY_ADDRESS": address}, timeout=600)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        got = json.loads(ran.stdout.strip().splitlines()[-1])
+        assert got["cpus"] == 3 and got["engine"] == "ray"  # the cluster's CPUs, not this machine's
         local = build(r, tmp_path / "local", engine="local")
-        assert ray.manifest["content_hash"] == local.manifest["content_hash"]
+        assert got["hash"] == local.manifest["content_hash"]
     finally:
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=env, timeout=120)
