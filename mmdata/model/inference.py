@@ -21,7 +21,8 @@ training taught for the prompt's format (multiple choice by likelihood, as lmms-
 
 Every option of a question is scored on the same prefix: the prompt's token ids, and visual tokens
 computed once per question with the MoE routed on the prompt tokens only (never on a candidate
-answer). Continuations are tokenized as training tokenizes an answer piece (on its own, after the
+answer); the prompt runs through the LLM once and its KV cache is shared by the options' replies
+(the test checks this against one unpadded sequence per option). Continuations are tokenized as training tokenizes an answer piece (on its own, after the
 ``ASSISTANT: `` piece).
 """
 
@@ -125,33 +126,21 @@ class Generator:
         q = self.encode(images, prompts)
         with self._autocast():  # visual tokens once per question, routed on the prompt only
             vis = self.vlm.prompt_visuals(q["input_ids"], q["attention_mask"], q.get("pixel_values"), q.get("image_row"))
-        img_of = [[] for _ in prompts]
-        for i, r in enumerate(q.get("image_row", torch.empty(0)).tolist()):
-            img_of[r].append(i)
-        flat, seqs, n_reply, rules, index = [], [], [], [], []
+        flat, rows, replies, rules = [], [], [], []
         for k, opts in enumerate(choices):
-            prompt = q["input_ids"][k][q["attention_mask"][k].bool()].tolist()
             rule = self.rule(prompts[k], opts, scoring)
             for key, text in sorted(opts.items()):
-                reply = self.reply_ids(key, text, rule)
                 flat.append((k, key))
-                seqs.append(prompt + reply)
-                n_reply.append(len(reply))
+                rows.append(k)
+                replies.append(self.reply_ids(key, text, rule))
                 rules.append(rule)
-                index += img_of[k]
         scores: list[dict[str, float]] = [{} for _ in prompts]
-        if not seqs:
+        if not replies:
             return scores
-        batch = self._pad(seqs)
-        visual = vis.embeds[torch.tensor(index, dtype=torch.long, device=self.device)] if index else None
-        width = max(n_reply)  # replies sit at the right end of each (left-padded) row
-        with self._autocast():
-            logits = self.vlm.token_logits(batch["input_ids"], batch["attention_mask"], visual=visual, last=width + 1)
-        targets = batch["input_ids"][:, -width:]
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, targets[..., None])[..., 0]
-        for r, (k, key) in enumerate(flat):
-            lp = logp[r, -n_reply[r] :]
-            scores[k][key] = float(lp.sum() if rules[r] is ChoiceScoring.LETTER else lp.mean())
+        with self._autocast():  # the prompt once per question, its KV cache shared by the options
+            lps = self.vlm.reply_logprobs(q["input_ids"], q["attention_mask"], vis.embeds if vis is not None else None, rows, replies)
+        for (k, key), lp, rule in zip(flat, lps, rules, strict=True):
+            scores[k][key] = float(lp.sum() if rule is ChoiceScoring.LETTER else lp.mean())
         return scores
 
     def choose(self, images: list[list], prompts: list[str], choices: list[dict[str, str]],

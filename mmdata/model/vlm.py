@@ -221,6 +221,39 @@ class VLM(nn.Module):
         )  # fmt: skip
 
     @torch.no_grad()
+    def reply_logprobs(self, input_ids, attention_mask, visual, rows: list[int], replies: list[list[int]]) -> list[torch.Tensor]:
+        """Per reply, the log-probability of each of its tokens after prompt row ``rows[i]`` of the
+        left-padded prompts: each prompt runs once and its KV cache is shared by all its replies
+        (positions continue from the prompt's last real token, as one concatenated sequence has them)."""
+        dec, head = self.llm.get_decoder(), self.llm.get_output_embeddings()
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = dec(inputs_embeds=self.splice(input_ids, visual), attention_mask=attention_mask, position_ids=position_ids,
+                  use_cache=True)  # fmt: skip
+        first = torch.log_softmax(head(out.last_hidden_state[:, -1]).float(), dim=-1)
+        width = max(map(len, replies)) - 1
+        rest = None
+        if width > 0:  # every reply but its last token continues the shared prefix (right-padded)
+            idx = torch.tensor(rows, dtype=torch.long, device=input_ids.device)
+            cache = out.past_key_values
+            cache.reorder_cache(idx)
+            cont = torch.full((len(replies), width), self.tokenizer.pad_id, dtype=torch.long, device=input_ids.device)
+            cmask = torch.zeros_like(cont)
+            for i, r in enumerate(replies):
+                cont[i, : len(r) - 1] = torch.tensor(r[:-1], dtype=torch.long)
+                cmask[i, : len(r) - 1] = 1
+            pmask = attention_mask[idx]
+            pos = pmask.long().sum(-1, keepdim=True) + torch.arange(width, device=input_ids.device)
+            hidden = dec(inputs_embeds=self.splice(cont, None), attention_mask=torch.cat([pmask, cmask], dim=1),
+                         position_ids=pos, past_key_values=cache, use_cache=True).last_hidden_state  # fmt: skip
+            rest = torch.log_softmax(head(hidden).float(), dim=-1)
+        lps = []
+        for i, r in enumerate(replies):
+            lp = [first[rows[i], r[0]]]
+            lp += [rest[i, j - 1, r[j]] for j in range(1, len(r))] if rest is not None else []
+            lps.append(torch.stack(lp))
+        return lps
+
+    @torch.no_grad()
     def token_logits(self, input_ids, attention_mask, pixel_values=None, image_row=None, *, context_mask=None, visual=None,
                      last: int | None = None):  # fmt: skip
         """Next-token logits (text vocabulary) at every position of left-padded sequences (positions
