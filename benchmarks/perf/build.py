@@ -43,11 +43,18 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def ingest_files(man: dict) -> list[Path]:
+    """The ingest cache entries a mixture was built from (``cache.root()/ingest/<key>/records.parquet``)."""
+    from mmdata import cache
+
+    return [cache.root() / "ingest" / s["ingest_key"] / "records.parquet" for s in man["sources"].values()]
+
+
 def run_build(args) -> dict:
     from mmdata.recipe.build import build
 
     t = time.perf_counter()
-    r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set])
+    r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set], overwrite=True)
     wall = time.perf_counter() - t
     return {"wall": wall, "records": r.stats["records"], "items": r.manifest["n_items"], "timings": r.timings,
             "embedding": r.stats["embedding"], "peak_mib": peak_mib(), "content_hash": r.manifest["content_hash"]}  # fmt: skip
@@ -58,11 +65,10 @@ def run_floor(args) -> dict:
     import orjson
     import pyarrow.parquet as pq
 
-    from mmdata.io import cache_dir
     from mmdata.recipe.ingest import BUILD_COLUMNS
 
     man = orjson.loads((Path(args.out) / "manifest.json").read_bytes())
-    inputs = [cache_dir("ingest") / f"{s['fingerprint']}.parquet" for s in man["sources"].values()]
+    inputs = ingest_files(man)
     shards = [Path(args.out) / f for f in man["files"]["data"]]
     tables = [pq.read_table(s) for s in shards]  # untimed: the bytes to write
     t = time.perf_counter()
@@ -86,13 +92,12 @@ def run_naive(args) -> dict:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    from mmdata.io import cache_dir
     from mmdata.recipe.config import load_recipe
     from mmdata.recipe.templates import default_dir
 
     recipe, _ = load_recipe(args.recipe, [f"root={args.world}", *args.set])
     man = orjson.loads((Path(args.out) / "manifest.json").read_bytes())
-    files = [str(cache_dir("ingest") / f"{s['fingerprint']}.parquet") for s in man["sources"].values()]
+    files = [str(f) for f in ingest_files(man)]
     t0 = time.perf_counter()
     env = SandboxedEnvironment(undefined=StrictUndefined)
     templates = {}
