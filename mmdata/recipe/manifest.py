@@ -60,10 +60,9 @@ def _reason(q: dict) -> str:
 
 
 def manifest(state) -> dict:
-    import datasets
-    import duckdb
-    import jinja2
-    import polars
+    from importlib.metadata import (
+        version,  # not the packages themselves: importing datasets alone takes a second
+    )
 
     from mmdata.recipe.templates import bank_digest
 
@@ -104,7 +103,6 @@ def manifest(state) -> dict:
         "files": {"data": [f"data/{s.name}" for s in state.shards], "dedup": "dedup.parquet", "dedup_pairs": "dedup_pairs.parquet",
                   "sampling": "sampling.parquet", "quarantine": "quarantine.parquet"},  # fmt: skip
         "software": {"mmdata": __version__, "python": platform.python_version(), "pyarrow": pa.__version__,
-                     "polars": polars.__version__, "duckdb": duckdb.__version__, "jinja2": jinja2.__version__,
-                     "datasets": datasets.__version__},  # fmt: skip
+                     **{p: version(p) for p in ("polars", "duckdb", "jinja2", "datasets")}},  # fmt: skip
         "content_hash": state.content_hash,
     }

@@ -97,14 +97,22 @@ class BuildState:
 def ingest(state: BuildState) -> None:
     r = state.recipe
     t = state.task("ingest sources", len(r.active_sources))
+    listings: dict[str, str] = {}
     for s in r.active_sources:
-        ing = ingest_source(s, r.resolved_path(s.path, state.base))
+        ing = ingest_source(s, r.resolved_path(s.path, state.base), listings)
         check_losses(ing, r.images)
         state.ingested.append(ing)
         state.advance(t)
-    tables = [i.table for i in state.ingested]
-    state.records = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
-    state.by_source = tables
+    # one table, one chunk per column (render gathers rows by position, and a gather over many chunks
+    # concatenates them each time); each source's table becomes a zero-copy slice of it, so the
+    # Records are held once
+    state.records = pa.concat_tables([i.table for i in state.ingested]).combine_chunks() if state.ingested else RECORD_SCHEMA.empty_table()
+    offset = 0
+    for i in state.ingested:
+        n = i.table.num_rows
+        i.table = state.records.slice(offset, n)
+        offset += n
+    state.by_source = [i.table for i in state.ingested]
 
 
 # ------------------------------------------------------------------------------------------ 2.
@@ -123,6 +131,17 @@ def decontaminate(state: BuildState) -> None:
 
 
 # ------------------------------------------------------------------------------------------ 3.
+
+
+def _unsliced(t: pa.Table) -> pa.Table:
+    """``t`` with its fixed-size-list columns rebuilt at offset 0 (polars misreads a sliced one)."""
+    for k, f in enumerate(t.schema):
+        if pa.types.is_fixed_size_list(f.type) and t.num_rows:
+            a = t.column(k).combine_chunks()
+            w = f.type.list_size
+            rebuilt = pa.FixedSizeListArray.from_arrays(a.values.slice(a.offset * w, len(a) * w), w, mask=a.is_null())
+            t = t.set_column(k, f.name, rebuilt)
+    return t
 
 
 def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
@@ -148,7 +167,7 @@ def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) 
         dkey = stext = pl.lit(None, pl.Utf8)
         if not native and dedup != "none":
             task = df["task"][0]
-            text = pl.from_arrow(t.select(["question", "answer", "bbox", "phrase", "caption"]))
+            text = pl.from_arrow(_unsliced(t.select(["question", "answer", "bbox", "phrase", "caption"])))
             box = bbox_key_expr(pl.col("bbox"))
             if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
                 key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))

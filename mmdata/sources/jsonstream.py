@@ -277,7 +277,7 @@ def object_members(path: str | Path, *, what: str, chunk: int = CHUNK) -> Iterat
         if kind == "members":
             yield from payload.items()
         else:  # a member whose value is an array, streamed: members of id-keyed files are objects
-            raise MmdataError(f"expected a JSON object, got list", file=path, record=_label(k))
+            raise MmdataError("expected a JSON object, got list", file=path, record=_label(k))
 
 
 def _label(k: str) -> str:
