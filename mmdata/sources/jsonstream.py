@@ -269,22 +269,38 @@ def array_items(path: str | Path, key: str | None, *, what: str, chunk: int = CH
 
 
 def object_members(path: str | Path, *, what: str, chunk: int = CHUNK) -> Iterator[tuple[str, Any]]:
-    """The members of the document's top-level object, in file order (GQA, OCR-VQA, ScienceQA)."""
+    """The members of the document's top-level object, in file order (GQA, OCR-VQA, ScienceQA). A member
+    whose value is an array is streamed, not built: it shows as ``(key, [])``."""
+    last = None
     for kind, k, payload in events(path, chunk=chunk):
         if kind == "value" or (kind == "array" and k is None):
             got = "list" if kind == "array" else _tname(payload)
             raise MmdataError(f"expected a JSON object of {what} at the top level, got {got}", file=path, record="(top level)")
         if kind == "members":
             yield from payload.items()
-        else:  # a member whose value is an array, streamed: members of id-keyed files are objects
-            raise MmdataError("expected a JSON object, got list", file=path, record=_label(k))
-
-
-def _label(k: str) -> str:
-    return k if k.isprintable() else repr(k)
+            last = None
+        elif k != last:  # a member whose value is an array: the caller rejects it (members of id-keyed files are objects)
+            yield k, []
+            last = k
 
 
 def _wrong_top(path, value, key, what):
     if key is None:
         raise MmdataError(f"expected a JSON list of {what} at the top level, got {_tname(value)}", file=path, record="(top level)")
     raise MmdataError(f"expected a JSON object, got {_tname(value)}", file=path, record="(top level)")
+
+
+def items(path: str | Path, key: str | None, *, what: str, of: type | tuple | None = None, chunk: int = CHUNK) -> Iterator[Any]:
+    """The elements one by one (see :func:`array_items`); with ``of``, each must be of that type, as
+    :func:`~mmdata.sources.base.need_list_of` checks: ``item i should be object, got string``."""
+    from mmdata.sources.base import _tdesc
+
+    i = 0
+    for batch in array_items(path, key, what=what, chunk=chunk):
+        for v in batch:
+            if of is not None and (not isinstance(v, of) or (isinstance(v, bool) and bool not in (of if isinstance(of, tuple) else (of,)))):
+                if key is None:
+                    raise MmdataError(f"expected a JSON object, got {_tname(v)}", file=path, record=f"#{i}")
+                raise MmdataError(f"item {i} should be {_tdesc(of)}, got {_tname(v)}", file=path, record="(top level)", field=key)
+            yield v
+            i += 1
