@@ -93,8 +93,8 @@ def manifest(state) -> dict:
         "tasks": by_task,
         "balance": {"strategy": recipe.balance.strategy, "size": state.size, "cap": recipe.balance.cap},
         "images": recipe.images.model_dump(mode="json"),
-        "dedup": {"rule": recipe.multiturn.dedup, "threshold": recipe.multiturn.threshold, "dropped": int(state.drops.num_rows),
-                  "embedding": {k: state.emb_stats[k] for k in ("model", "unique_strings") if k in state.emb_stats}},  # fmt: skip
+        "dedup": {"rule": recipe.multiturn.dedup, "threshold": recipe.multiturn.cosine, "dropped": int(state.drops.num_rows),
+                  "embedding": {k: state.emb_stats[k] for k in ("model", "embedder", "unique_strings") if k in state.emb_stats}},  # fmt: skip
         "templates": {**recipe.templates.model_dump(mode="json"), "inverted_items": state.stats.inverted,
                       "directory": tdir, "sha256": tdigest},  # fmt: skip
         "template_usage": dict(sorted(state.stats.template_usage.items())),

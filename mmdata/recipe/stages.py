@@ -219,23 +219,23 @@ def group_dedup(state: BuildState) -> None:
     emb = None
     sem_mask = work["stext"].is_not_null() if work.height else pl.Series([], dtype=pl.Boolean)
     if sem_mask.any():
-        from mmdata.recipe.embed import MODEL_ID, EmbeddingCache
+        from mmdata.recipe.embed import EmbeddingCache
 
         texts = work.filter(sem_mask)["stext"].unique(maintain_order=True).sort().to_list()
-        cache = EmbeddingCache()
+        cache = EmbeddingCache(r.multiturn.embedder)
         t = state.task(f"embedding {len(texts):,} unique strings", len(texts))
         emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
         index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
         work = work.join(index, on="stext", how="left").with_columns(
             pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
         ).sort("pos")
-        state.emb_stats = {"model": MODEL_ID, "unique_strings": len(texts), "embedded_now": cache.embedded,
+        state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts), "embedded_now": cache.embedded,
                            "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
     elif work.height:
         work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
     parts = _partitions(work) if work.height else []
     t = state.task("group, dedup, chunk", 1)
-    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.threshold)
+    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine)
     state.advance(t)
     state.drops = pa.concat_tables([m["drops"] for m in merged] or [DROP_SCHEMA.empty_table()])
     state.pairs = pa.concat_tables([m["pairs"] for m in merged] or [PAIR_SCHEMA.empty_table()])
