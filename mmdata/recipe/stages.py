@@ -153,9 +153,11 @@ def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) 
             continue
         ds = t.column("dataset")[0].as_py()
         turns, dedup = per_source[ds]
-        df = pl.from_arrow(t.select(["dataset", "task", "record_id", "image"]))
+        # only the image path (not its hash and size) travels into the work table
+        path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
+        df = pl.from_arrow(pa.table({"dataset": t.column("dataset"), "task": t.column("task"), "record_id": t.column("record_id"), "image": path}))
         native = df["task"][0] in NATIVE_TASKS
-        img = pl.col("image").struct.field("path")
+        img = pl.col("image")
         df = df.with_columns(
             pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
             group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
@@ -229,17 +231,19 @@ def group_dedup(state: BuildState) -> None:
         work = work.join(index, on="stext", how="left").with_columns(
             pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
         ).sort("pos")
-        state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts), "embedded_now": cache.embedded,
-                           "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
+        state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts),
+                           "embedded_now": cache.embedded, "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
     elif work.height:
         work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
     parts = _partitions(work) if work.height else []
+    del work  # the parts hold what merging needs
     t = state.task("group, dedup, chunk", 1)
     merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine)
     state.advance(t)
     state.drops = pa.concat_tables([m["drops"] for m in merged] or [DROP_SCHEMA.empty_table()])
     state.pairs = pa.concat_tables([m["pairs"] for m in merged] or [PAIR_SCHEMA.empty_table()])
-    items = pl.from_arrow(pa.concat_tables([m["items"] for m in merged])) if merged else pl.DataFrame()
+    items = pl.from_arrow(pa.concat_tables([m["items"].drop_columns(["group"]) for m in merged])) if merged else pl.DataFrame()
+    del merged, parts
     # items grouped by dataset in recipe order (file order inside), so a dataset's k-th item is row start[d] + k
     names = [s.dataset for s in r.active_sources]
     if items.height:
