@@ -113,7 +113,8 @@ class Embedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if self.name == "minilm":
             return _minilm().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
-        v = np.asarray(_static().encode(texts, batch_size=4096), dtype=np.float32)
+        # one process: model2vec would fork workers above 10,000 strings (start-up cost, memory per worker)
+        v = np.asarray(_static().encode(texts, batch_size=4096, use_multiprocessing=False), dtype=np.float32)
         n = np.linalg.norm(v, axis=1, keepdims=True)
         return v / np.where(n > 0, n, 1.0)
 
