@@ -103,16 +103,12 @@ def ingest(state: BuildState) -> None:
         check_losses(ing, r.images)
         state.ingested.append(ing)
         state.advance(t)
-    # one table, one chunk per column (render gathers rows by position, and a gather over many chunks
-    # concatenates them each time); each source's table becomes a zero-copy slice of it, so the
-    # Records are held once
-    state.records = pa.concat_tables([i.table for i in state.ingested]).combine_chunks() if state.ingested else RECORD_SCHEMA.empty_table()
-    offset = 0
+    # one chunk per column and source (render gathers rows chunk by chunk: render.take_rows); the
+    # combined table shares the sources' buffers, so the Records are held once
     for i in state.ingested:
-        n = i.table.num_rows
-        i.table = state.records.slice(offset, n)
-        offset += n
+        i.table = i.table.combine_chunks()
     state.by_source = [i.table for i in state.ingested]
+    state.records = pa.concat_tables(state.by_source) if state.ingested else RECORD_SCHEMA.empty_table()
 
 
 # ------------------------------------------------------------------------------------------ 2.
