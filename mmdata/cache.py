@@ -43,6 +43,7 @@ VERSIONS: dict[str, str] = {
     "world": "1",  # the synthetic world (generator inputs are its content)
     "ingest": "3",  # a source read through its adapter → Record Parquet
     "embeddings": "1",  # sentence vectors of unique strings
+    "static-embedder": "1",  # a static embedding model distilled from the bundled MiniLM (model2vec)
     "extracted": "1",  # images embedded in parquet sources, written out by content
     "stage0": "1",  # world backbones (tokenizer, CLIP, LM)
     "tokenizer": "1",  # a discrete visual tokenizer trained on the fly

@@ -1,6 +1,7 @@
 """Mixture build throughput on the `full` world, against a naive baseline and the Parquet I/O floor.
 
-    .venv/bin/python benchmarks/perf/build.py [--world DIR] [--recipe honeybee] [--skip-naive] [--skip-semantic]
+    .venv/bin/python benchmarks/perf/build.py [--world DIR] [--world2 DIR] [--recipe honeybee]
+                                               [--skip-naive] [--skip-semantic] [--skip-ray]
 
 Every measurement runs in a fresh subprocess (so peak RSS is the build's own). Prints one table:
 
@@ -9,7 +10,12 @@ Every measurement runs in a fresh subprocess (so peak RSS is the build's own). P
 * naive       — the same work the obvious way: HF ``datasets.map`` rendering each record with Jinja,
                 then pandas groupby for per-image merge + exact dedup, pandas sampling, Parquet write;
 * I/O floor   — reading the same input Parquet bytes and writing the same output bytes with pyarrow;
-* semantic    — the semantic dedup stage on a cold embedding cache: unique strings and strings/s.
+* semantic    — each embedder (minilm, static) embedding the world's unique question+answer (caption,
+                phrase+box) strings with no cache: strings/s (minilm on an even sample of 4,096; the
+                static model's one-time distillation is not counted);
+* cold 2x     — the cold build of a world twice the size (``--world2``, ``mmdata world --scale 2``):
+                peak RSS must not grow with the input;
+* ray         — the warm build on a private local Ray instance (2 CPUs here), same content hash.
 
 Source records/s = records entering the build / wall seconds of the build call.
 """
@@ -31,10 +37,14 @@ HERE = Path(__file__).resolve()
 def child(kind: str, world: str, out: str, recipe: str, cache: str, extra: list[str]) -> dict:
     env = {**os.environ, "MMDATA_CACHE": cache, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     cmd = [sys.executable, str(HERE), "--child", kind, "--world", world, "--out", out, "--recipe", recipe, *extra]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"{kind} failed:\n{r.stderr[-3000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    # files, not pipes: Ray's helper processes inherit the child's stdout/stderr and could hold a pipe open
+    with tempfile.TemporaryFile("w+") as o, tempfile.TemporaryFile("w+") as e:
+        rc = subprocess.run(cmd, env=env, stdout=o, stderr=e, text=True).returncode
+        o.seek(0)
+        e.seek(0)
+        if rc != 0:
+            raise SystemExit(f"{kind} failed:\n{e.read()[-3000:]}")
+        return json.loads(o.read().strip().splitlines()[-1])
 
 
 def peak_mib() -> float:
@@ -43,14 +53,51 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def ingest_files(man: dict) -> list[Path]:
+    """The ingest cache entries a mixture was built from (``cache.root()/ingest/<key>/records.parquet``)."""
+    from mmdata import cache
+
+    return [cache.root() / "ingest" / s["ingest_key"] / "records.parquet" for s in man["sources"].values()]
+
+
 def run_build(args) -> dict:
     from mmdata.recipe.build import build
 
     t = time.perf_counter()
-    r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set])
+    r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set], overwrite=True, engine=args.engine)
     wall = time.perf_counter() - t
+    from mmdata.recipe.stages import PART_ROWS, RENDER_ROWS
+
+    merge_parts = sum(-(-c["records_in"] // PART_ROWS) for c in r.manifest["counts"].values() if c["records_in"])
     return {"wall": wall, "records": r.stats["records"], "items": r.manifest["n_items"], "timings": r.timings,
-            "embedding": r.stats["embedding"], "peak_mib": peak_mib(), "content_hash": r.manifest["content_hash"]}  # fmt: skip
+            "embedding": r.stats["embedding"], "peak_mib": peak_mib(), "content_hash": r.manifest["content_hash"],
+            "tasks": {"merge": merge_parts, "render": -(-r.manifest["n_items"] // RENDER_ROWS)}}  # fmt: skip
+
+
+def run_embed(args) -> dict:
+    """Embed the world's unique normalised question+answer strings with one embedder, no cache."""
+    import tempfile
+
+    from mmdata.recipe import stages
+    from mmdata.recipe.config import load_recipe
+    from mmdata.recipe.embed import Embedder
+    from mmdata.recipe.engine import LocalEngine
+
+    recipe, base = load_recipe(args.recipe, [f"root={args.world}", "multiturn.dedup=semantic"])
+    st = stages.BuildState(recipe, base, Path(tempfile.mkdtemp()), LocalEngine())
+    stages.ingest(st)
+    per_source = {s.dataset: (s.max_turns or recipe.multiturn.max_turns, "semantic") for s in recipe.active_sources}
+    work = stages._work_table(st.by_source, per_source)
+    texts = work["stext"].drop_nulls().unique().sort().to_list()
+    if args.embedder == "minilm":  # a transformer: an even sample of 4,096 strings is enough to time it
+        texts = texts[:: max(1, len(texts) // 4096)][:4096]
+    emb = Embedder(args.embedder)
+    emb.encode(texts[:64])  # load the model (and, for static, read the distilled model) before timing
+    t = time.perf_counter()
+    for k in range(0, len(texts), 16384):
+        emb.encode(texts[k : k + 16384])
+    wall = time.perf_counter() - t
+    return {"wall": wall, "strings": len(texts), "records": len(texts), "peak_mib": peak_mib(), "model": emb.model_id}
 
 
 def run_floor(args) -> dict:
@@ -58,11 +105,10 @@ def run_floor(args) -> dict:
     import orjson
     import pyarrow.parquet as pq
 
-    from mmdata.io import cache_dir
     from mmdata.recipe.ingest import BUILD_COLUMNS
 
     man = orjson.loads((Path(args.out) / "manifest.json").read_bytes())
-    inputs = [cache_dir("ingest") / f"{s['fingerprint']}.parquet" for s in man["sources"].values()]
+    inputs = ingest_files(man)
     shards = [Path(args.out) / f for f in man["files"]["data"]]
     tables = [pq.read_table(s) for s in shards]  # untimed: the bytes to write
     t = time.perf_counter()
@@ -86,13 +132,12 @@ def run_naive(args) -> dict:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    from mmdata.io import cache_dir
     from mmdata.recipe.config import load_recipe
     from mmdata.recipe.templates import default_dir
 
     recipe, _ = load_recipe(args.recipe, [f"root={args.world}", *args.set])
     man = orjson.loads((Path(args.out) / "manifest.json").read_bytes())
-    files = [str(cache_dir("ingest") / f"{s['fingerprint']}.parquet") for s in man["sources"].values()]
+    files = [str(f) for f in ingest_files(man)]
     t0 = time.perf_counter()
     env = SandboxedEnvironment(undefined=StrictUndefined)
     templates = {}
@@ -154,11 +199,15 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-semantic", action="store_true")
+    ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--world2", default=None, help="a world twice the size (mmdata world --size full --scale 2): its cold build's RSS")
+    ap.add_argument("--engine", default="local")
+    ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--child", default=None)
     ap.add_argument("--hf-cache", default=None)
     args = ap.parse_args()
     if args.child:
-        fn = {"build": run_build, "floor": run_floor, "naive": run_naive}[args.child]
+        fn = {"build": run_build, "floor": run_floor, "naive": run_naive, "embed": run_embed}[args.child]
         print(json.dumps(fn(args)))
         return
     world = Path(args.world)
@@ -169,7 +218,9 @@ def main() -> None:
         generate(world, "full", 0)
     work = Path(tempfile.mkdtemp(prefix="mmdata-bench-build-"))
     cache = str(work / "cache")
+    seed_static_model(Path(cache))
     out = str(work / "mix")
+    load = [os.getloadavg()]
     rows = []
     cold = child("build", str(world), out, args.recipe, cache, [])
     warm = child("build", str(world), out, args.recipe, cache, [])
@@ -178,20 +229,35 @@ def main() -> None:
     rows.append(("cold build (adapters + build, exact dedup)", cold))
     rows.append(("warm build (ingest cache, exact dedup)", warm))
     rows.append(("Parquet I/O floor (same input + output bytes)", floor))
+    load.append(os.getloadavg())
+    ray = None
+    if not args.skip_ray:
+        ray = child("build", str(world), str(work / "mix-ray"), args.recipe, cache, ["--engine", "ray"])
+        rows.append(("warm build, Ray engine (local, 2 CPUs)", ray))
     naive = None
     if not args.skip_naive:
         naive = child("naive", str(world), out, args.recipe, cache, ["--hf-cache", str(work / "hf")])
         rows.append(("naive: datasets.map + Jinja per row + pandas", naive))
-    sem = None
+    sem = {}
     if not args.skip_semantic:
-        sem = child("build", str(world), str(work / "sem"), args.recipe, cache, ["--set", "multiturn.dedup=semantic"])
-        rows.append(("warm build, semantic dedup (cold embedding cache)", sem))
+        for e in ("minilm", "static"):
+            sem[e] = child("embed", str(world), out, args.recipe, cache, ["--embedder", e])
+    cold2 = None
+    if args.world2:
+        cold2 = child("build", args.world2, str(work / "mix2"), args.recipe, str(work / "cache2"), [])
+        rows.append(("cold build, 2x world (adapters + build)", cold2))
+    load.append(os.getloadavg())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE.parent).stdout.strip()
-    print(f"recipe={args.recipe} world={world} commit={commit} cpus={os.cpu_count()} records={warm['records']:,} items={warm['items']:,}")
+    loads = " / ".join(f"{x[0]:.1f}" for x in load)
+    print(f"recipe={args.recipe} world={world} commit={commit} cpus={os.cpu_count()} records={warm['records']:,} items={warm['items']:,} "
+          f"load(1 min) start/mid/end={loads}")  # fmt: skip
     print(f"| {'run':<50} | {'wall s':>7} | {'records/s':>10} | {'peak RSS MiB':>12} |")
     print(f"|{'-' * 52}|{'-' * 9}|{'-' * 12}|{'-' * 14}|")
     for name, r in rows:
         print(f"| {name:<50} | {r['wall']:>7.2f} | {r['records'] / r['wall']:>10,.0f} | {r['peak_mib']:>12,.0f} |")
+    for e, r in sem.items():
+        print(f"| {'semantic: ' + e + ' embeds unique strings (no cache)':<50} | {r['wall']:>7.2f} | {r['strings'] / r['wall']:>10,.0f} | "
+              f"{r['peak_mib']:>12,.0f} |")  # fmt: skip
     print()
     print("warm build stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in warm["timings"].items()))
     print("cold build stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in cold["timings"].items()))
@@ -199,10 +265,28 @@ def main() -> None:
     print(f"warm build vs I/O floor: {warm['wall'] / floor['wall']:.2f}x the floor")
     if naive:
         print(f"warm build vs naive: {naive['wall'] / warm['wall']:.1f}x faster")
-    if sem:
-        e = sem["embedding"]
-        print(f"semantic dedup: {e['unique_strings']:,} unique strings embedded in {e['embed_seconds']:.1f} s "
-              f"= {e['unique_strings'] / max(e['embed_seconds'], 1e-9):,.0f} strings/s (cache hits {e['cache_hits']})")  # fmt: skip
+    if cold2:
+        print(f"cold peak RSS: {cold['peak_mib']:,.0f} MiB ({cold['records']:,} records) -> {cold2['peak_mib']:,.0f} MiB ({cold2['records']:,} records, 2x world)")
+    if ray:
+        same = ray["content_hash"] == warm["content_hash"]
+        print(f"ray vs local: {ray['wall']:.2f} s vs {warm['wall']:.2f} s ({warm['wall'] / ray['wall']:.2f}x), same content hash: {same}; "
+              f"stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in ray["timings"].items()))  # fmt: skip
+        print(f"tasks: merge {ray['tasks']['merge']} parts (<= {200_000:,} records, cut at image-group boundaries), "
+              f"render {ray['tasks']['render']} parts (50,000 items each)")  # fmt: skip
+    for e, r in sem.items():
+        print(f"semantic {e} ({r['model']}): {r['strings']:,} unique strings in {r['wall']:.1f} s = {r['strings'] / r['wall']:,.0f} strings/s")
+
+
+def seed_static_model(cache: Path) -> None:
+    """Copy an already distilled static embedder into the benchmark's fresh cache: distillation is a
+    one-time cost per machine (about 90 s idle), not part of a build."""
+    import shutil
+
+    from mmdata import cache as content
+
+    src = content.root() / "static-embedder"
+    if src.is_dir():
+        shutil.copytree(src, cache / "static-embedder", dirs_exist_ok=True, ignore=shutil.ignore_patterns(".locks"))
 
 
 if __name__ == "__main__":

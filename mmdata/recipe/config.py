@@ -31,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mmdata.config import Ratio, Seed, Strict, Weight, bounded_items, find_preset, load
 from mmdata.errors import MmdataError
+from mmdata.recipe.embed import EmbedderName
 from mmdata.schema import LANGUAGES, TASKS
 
 # the fixed choices, defined once (the CLI offers the same tuples)
@@ -38,6 +39,8 @@ Strategy = Literal["per-dataset", "per-task", "per-sample", "tuned"]
 Granularity = Literal["fine", "coarse"]
 Diversity = Literal["single", "multi"]
 DedupRule = Literal["none", "exact", "semantic"]
+# semantic dedup thresholds chosen on the tuning half of the world's planted duplicates (reports/perf.md)
+THRESHOLDS = {"minilm": 0.82, "static": 0.82}
 OutputFormat = Literal["parquet", "llava", "hf"]
 MissingPolicy = Literal["fail", "drop"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -100,7 +103,13 @@ class TemplatePolicy(Strict):
 class Multiturn(Strict):
     max_turns: int = Field(10, ge=1, le=1000, strict=True)
     dedup: DedupRule = "exact"
-    threshold: Ratio = 0.82  # measured on the world: see reports/perf.md (semantic dedup)
+    embedder: EmbedderName = "minilm"  # semantic dedup: minilm (transformer) | static (distilled from it; fast)
+    threshold: Ratio | None = None  # None: the embedder's threshold measured on the world (THRESHOLDS; reports/perf.md)
+
+    @property
+    def cosine(self) -> float:
+        """The threshold in force: the recipe's, else the embedder's measured one."""
+        return self.threshold if self.threshold is not None else THRESHOLDS[self.embedder]
 
 
 class Balance(Strict):

@@ -57,8 +57,10 @@ def image_root(spec: SourceSpec, path: Path) -> Path:
     return Path(spec.images) if spec.images else src.get(spec.dataset).default_image_root(path)
 
 
-def source_inputs(spec: SourceSpec, path: Path) -> dict:
-    """The content key of one source: annotation bytes, image listing, adapter and schema code."""
+def source_inputs(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None) -> dict:
+    """The content key of one source: annotation bytes, image listing, adapter and schema code.
+    ``listings`` memoises image-folder listings by real path within one build (several sources
+    share the COCO folder; a build reads one snapshot of it)."""
     if not path.exists():
         raise MmdataError(f"source path for {spec.dataset!r} does not exist", file=path, field="sources.path")
     adapter = src.get(spec.dataset)
@@ -69,8 +71,17 @@ def source_inputs(spec: SourceSpec, path: Path) -> dict:
         "code": cache.code_digest("mmdata.sources"),
         "schema": cache.file_digest(Path(__file__).resolve().parents[1] / "schema.py"),
         "files": cache.files_digest(files, root=base),
-        "images": cache.listing_digest(image_root(spec, path)),
+        "images": _listing(image_root(spec, path), listings),
     }
+
+
+def _listing(folder: Path, memo: dict[str, str] | None) -> str:
+    if memo is None:
+        return cache.listing_digest(folder)
+    key = os.path.realpath(folder)
+    if key not in memo:
+        memo[key] = cache.listing_digest(folder)
+    return memo[key]
 
 
 def _read_source(spec: SourceSpec, path: Path, images: Path, tmp: Path) -> None:
@@ -83,9 +94,9 @@ def _read_source(spec: SourceSpec, path: Path, images: Path, tmp: Path) -> None:
     (tmp / "read.json").write_bytes(orjson.dumps({"records_read": rep.records + len(rep.quarantined)}))
 
 
-def ingest(spec: SourceSpec, path: Path) -> Ingested:
+def ingest(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None) -> Ingested:
     images = image_root(spec, path)
-    inputs = source_inputs(spec, path)
+    inputs = source_inputs(spec, path, listings)
     entry = cache.run("ingest", inputs, lambda tmp: _read_source(spec, path, images, tmp), label=f"ingest {spec.dataset}")
     table = pq.read_table(entry.path / "records.parquet", columns=list(BUILD_COLUMNS))
     quarantined = pq.read_table(entry.path / "quarantine.parquet").to_pylist()

@@ -60,10 +60,9 @@ def _reason(q: dict) -> str:
 
 
 def manifest(state) -> dict:
-    import datasets
-    import duckdb
-    import jinja2
-    import polars
+    from importlib.metadata import (
+        version,  # not the packages themselves: importing datasets alone takes a second
+    )
 
     from mmdata.recipe.templates import bank_digest
 
@@ -94,8 +93,8 @@ def manifest(state) -> dict:
         "tasks": by_task,
         "balance": {"strategy": recipe.balance.strategy, "size": state.size, "cap": recipe.balance.cap},
         "images": recipe.images.model_dump(mode="json"),
-        "dedup": {"rule": recipe.multiturn.dedup, "threshold": recipe.multiturn.threshold, "dropped": int(state.drops.num_rows),
-                  "embedding": {k: state.emb_stats[k] for k in ("model", "unique_strings") if k in state.emb_stats}},  # fmt: skip
+        "dedup": {"rule": recipe.multiturn.dedup, "threshold": recipe.multiturn.cosine, "dropped": int(state.drops.num_rows),
+                  "embedding": {k: state.emb_stats[k] for k in ("model", "embedder", "unique_strings") if k in state.emb_stats}},  # fmt: skip
         "templates": {**recipe.templates.model_dump(mode="json"), "inverted_items": state.stats.inverted,
                       "directory": tdir, "sha256": tdigest},  # fmt: skip
         "template_usage": dict(sorted(state.stats.template_usage.items())),
@@ -104,7 +103,6 @@ def manifest(state) -> dict:
         "files": {"data": [f"data/{s.name}" for s in state.shards], "dedup": "dedup.parquet", "dedup_pairs": "dedup_pairs.parquet",
                   "sampling": "sampling.parquet", "quarantine": "quarantine.parquet"},  # fmt: skip
         "software": {"mmdata": __version__, "python": platform.python_version(), "pyarrow": pa.__version__,
-                     "polars": polars.__version__, "duckdb": duckdb.__version__, "jinja2": jinja2.__version__,
-                     "datasets": datasets.__version__},  # fmt: skip
+                     **{p: version(p) for p in ("polars", "duckdb", "jinja2", "datasets")}},  # fmt: skip
         "content_hash": state.content_hash,
     }

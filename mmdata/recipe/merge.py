@@ -10,6 +10,8 @@ box string for REC), ``emb`` a row of the embedding matrix (semantic dedup).
   dropped (the first is kept).
 * ``semantic`` — inside a group, a record whose question+answer embedding has cosine ≥ threshold
   with an already kept record is dropped (greedy in file order; the most similar kept record is named).
+  Groups of :data:`NN_MIN` or more records find each record's nearest earlier records with usearch
+  (HNSW) instead of a dense similarity matrix.
 * Kept records are cut, in file order, into items of at most ``max_turns`` turns.
 
 Outputs: ``items`` (one row per item, with its records), ``drops`` (kept_id, dropped_id, similarity,
@@ -25,6 +27,8 @@ import polars as pl
 import pyarrow as pa
 
 NEAR = 0.15
+NN_MIN = 512  # groups at least this large search nearest neighbours (usearch) instead of a dense matrix
+NN_K = 32  # neighbours looked at per record in such groups
 
 DROP_SCHEMA = pa.schema([("dataset", pa.string()), ("group", pa.string()), ("kept_id", pa.string()), ("dropped_id", pa.string()),
                          ("similarity", pa.float32()), ("rule", pa.string()), ("dropped_pos", pa.int64())])  # fmt: skip
@@ -32,7 +36,32 @@ PAIR_SCHEMA = pa.schema([("dataset", pa.string()), ("group", pa.string()), ("a_i
                          ("similarity", pa.float32()), ("dropped", pa.bool_())])  # fmt: skip
 
 
-def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float) -> tuple[list[tuple], list[tuple]]:
+def _neighbours(vecs: np.ndarray, low: float, k: int = NN_K) -> list[dict[int, float]]:
+    """For each row, its earlier rows with cosine ≥ ``low`` among its ``k`` nearest (usearch HNSW):
+    {earlier row: similarity}. Similarities are recomputed exactly from the vectors."""
+    from usearch.index import Index
+
+    n = len(vecs)
+    index = Index(ndim=vecs.shape[1], metric="cos", dtype="f32", connectivity=16, expansion_add=128, expansion_search=max(64, 2 * k))
+    keys = np.arange(n, dtype=np.uint64)
+    index.add(keys, vecs, threads=2)
+    found = index.search(vecs, min(k + 1, n), threads=2)
+    out: list[dict[int, float]] = [{} for _ in range(n)]
+    for i in range(n):
+        cand = found.keys[i][found.keys[i] < i].astype(np.int64)
+        cand = cand[cand < n]
+        if len(cand):
+            sims = vecs[cand] @ vecs[i]
+            for c, v in zip(cand.tolist(), sims.tolist(), strict=True):
+                if v >= low:
+                    out[i][c] = v
+    return out
+
+
+def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float, nn_min: int = NN_MIN) -> tuple[list[tuple], list[tuple]]:
+    """Greedy semantic dedup inside each group, in file order. Groups of at least ``nn_min`` records use
+    nearest-neighbour search (each record's :data:`NN_K` nearest earlier records) instead of the dense
+    similarity matrix, which grows with the square of the group."""
     drops, pairs = [], []
     if sem.height == 0:
         return drops, pairs
@@ -44,27 +73,29 @@ def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float) -> tuple[lis
         if e - s < 2:
             continue
         idx = np.asarray([rows[i][4] for i in range(s, e)])
-        sims = emb[idx] @ emb[idx].T
-        kept: list[int] = []
+        vecs = emb[idx]
+        if e - s >= nn_min:
+            near = _neighbours(vecs, threshold - NEAR)
+        else:
+            sims = vecs @ vecs.T
+            near = [{k: float(sims[i, k]) for k in np.flatnonzero(sims[i, :i] >= threshold - NEAR).tolist()} for i in range(e - s)]
+        kept: set[int] = set()
         for i in range(e - s):
-            if kept:
-                row = sims[i, kept]
-                j = int(np.argmax(row))
-                if row[j] >= threshold:
-                    ds, g, rid, pos, _ = rows[s + i]
-                    drops.append((ds, g, rows[s + kept[j]][2], rid, float(row[j]), "semantic", pos))
-                    for k in range(i):
-                        if sims[i, k] >= threshold - NEAR:
-                            pairs.append((ds, g, rows[s + k][2], rid, float(sims[i, k]), True))
-                    continue
-            for k in range(i):
-                if sims[i, k] >= threshold - NEAR:
-                    pairs.append((rows[s][0], rows[s][1], rows[s + k][2], rows[s + i][2], float(sims[i, k]), False))
-            kept.append(i)
+            best, bk = -2.0, -1
+            for k, v in near[i].items():
+                if k in kept and (v > best or (v == best and k < bk)):
+                    best, bk = v, k
+            ds, g, rid, pos, _ = rows[s + i]
+            if bk >= 0 and best >= threshold:
+                drops.append((ds, g, rows[s + bk][2], rid, best, "semantic", pos))
+                pairs += [(ds, g, rows[s + k][2], rid, v, True) for k, v in sorted(near[i].items())]
+                continue
+            pairs += [(ds, g, rows[s + k][2], rid, v, False) for k, v in sorted(near[i].items())]
+            kept.add(i)
     return drops, pairs
 
 
-def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float = 0.85) -> dict[str, pa.Table]:
+def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float = 0.85, nn_min: int = NN_MIN) -> dict[str, pa.Table]:
     df = pl.from_arrow(work).sort("pos")
     # ---- exact: a record is a duplicate when an earlier record of its group has the same key
     df = df.with_columns(
@@ -81,7 +112,7 @@ def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float
     )  # fmt: skip
     # ---- semantic
     sem_rows = df.filter((pl.col("dedup") == "semantic") & pl.col("emb").is_not_null())
-    sem_drops, pairs = _semantic(sem_rows, emb, threshold) if emb is not None else ([], [])
+    sem_drops, pairs = _semantic(sem_rows, emb, threshold, nn_min) if emb is not None else ([], [])
     sem = pl.DataFrame(sem_drops, schema=pl.from_arrow(DROP_SCHEMA.empty_table()).schema, orient="row")
     drops = pl.concat([ex.cast(sem.schema), sem]).sort("dropped_pos")
     dropped = set(drops["dropped_pos"].to_list())

@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mmdata.errors import MmdataError
-from mmdata.recipe.compiled import compile_template, to_expr
+from mmdata.recipe.compiled import compile_template, to_expr, variables
 from mmdata.recipe.config import TemplatePolicy
 from mmdata.recipe.templates import LETTERS, NATIVE_TASKS, REQUIRED, TemplateBank
-from mmdata.schema import CONVERSATION_SCHEMA
+from mmdata.schema import CONVERSATION_SCHEMA, TURN
 
 IMAGE = "<image>"
 RECORD_COLUMNS = ("record_id", "image", "images", "language", "question", "answer", "choices", "answer_idx", "bbox", "phrase",
@@ -84,38 +85,70 @@ def _mc_variables(turns: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
-def _interleave(r: pl.DataFrame) -> pl.DataFrame:
-    """``(j, turn, user, assistant)`` rows sorted by (j, turn) → one ``turns`` list per j, built in Arrow:
-    user and assistant texts interleave by a single ``take``; list offsets come from turns per item."""
-    n = r.height
-    both = pa.concat_arrays([r["user"].to_arrow().cast(pa.large_string()), r["assistant"].to_arrow().cast(pa.large_string())])
+def _interleave(user: pa.Array, assistant: pa.Array, lens: np.ndarray) -> pa.Array:
+    """Per-turn user and assistant texts (items in order, ``lens`` turns each) → one ``turns`` list per
+    item, built in Arrow: the texts interleave by a single ``take``; list offsets are 2 × turns per item."""
+    n = len(user)
+    both = pa.concat_arrays([user.cast(pa.string()), assistant.cast(pa.string())])
     idx = np.empty(2 * n, np.int64)
     idx[0::2] = np.arange(n)
     idx[1::2] = np.arange(n) + n
     content = both.take(pa.array(idx))
-    role = pa.array(np.tile(np.array(["user", "assistant"]), n), pa.large_string())
-    per = r.group_by("j", maintain_order=True).len()
-    offsets = np.concatenate([[0], np.cumsum(per["len"].to_numpy() * 2)]).astype(np.int32)
-    turns = pa.ListArray.from_arrays(pa.array(offsets), pa.StructArray.from_arrays([role, content], names=["role", "content"]))
-    return pl.from_arrow(pa.table({"j": per["j"].to_arrow(), "turns": turns}))
+    role = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.array([0, 1], np.int8), n)), pa.array(["user", "assistant"])).cast(pa.string())
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lens * 2)]).astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([role, content], fields=list(TURN)))
 
 
-def _check_required(turns: pl.DataFrame) -> None:
-    for task, keys in REQUIRED.items():
-        sub = turns.filter(pl.col("task") == task)
+def take_rows(records: pa.Table, cols: list[str], pos: np.ndarray) -> pa.Table:
+    """``records.select(cols).take(pos)``, chunk by chunk. The build's Record table is one chunk per
+    source; Arrow's ``take`` over several chunks concatenates them first, every call. Here each chunk
+    serves its own rows and one more ``take`` restores the order, so only the rows asked for are copied."""
+    t = records.select(cols)
+    n_chunks = t.column(0).num_chunks if t.num_columns else 0
+    if n_chunks <= 1 or not t.num_columns or any(t.column(c).num_chunks != n_chunks for c in range(t.num_columns)):
+        return t.take(pa.array(pos, pa.int64()))
+    lens = np.array([len(c) for c in t.column(0).chunks], np.int64)
+    bounds = np.concatenate([[0], np.cumsum(lens)])
+    which = np.searchsorted(bounds, pos, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    cut = np.searchsorted(which[order], np.arange(n_chunks + 1))
+    parts = []
+    for k in range(n_chunks):
+        a, b = cut[k], cut[k + 1]
+        if a == b:
+            continue
+        chunk = pa.Table.from_arrays([t.column(c).chunk(k) for c in range(t.num_columns)], names=t.column_names)
+        parts.append(chunk.take(pa.array(pos[order[a:b]] - bounds[k], pa.int64())))
+    inverse = np.empty(len(order), np.int64)
+    inverse[order] = np.arange(len(order))
+    return pa.concat_tables(parts).combine_chunks().take(pa.array(inverse)) if parts else t.slice(0, 0)
+
+
+def _required_error(records: pa.Table, pos: np.ndarray, task: np.ndarray) -> None:
+    """The first missing required field among templated turns (``pos`` record positions and ``task``
+    per turn, in item/turn order): checked with null masks, the row looked up only on failure."""
+    cols = sorted({k for keys in REQUIRED.values() for k in keys})
+    idx = pa.array(pos, pa.int64())
+    null = {c: pc.is_null(records.column(c)).combine_chunks().take(idx).to_numpy(zero_copy_only=False) for c in cols}
+    for t, keys in REQUIRED.items():
+        of_task = task == t
+        if not of_task.any():
+            continue
         for k in keys:
-            bad = sub.filter(pl.col(k).is_null())
-            if bad.height:
-                rid = bad["record_id"][0]
-                raise MmdataError(f"a {task} record needs '{k}'", file=bad["dataset"][0], record=rid, field=k)
+            bad = np.flatnonzero(of_task & null[k])
+            if len(bad):
+                row = take_rows(records, ["dataset", "record_id"], np.array([pos[bad[0]]])).to_pylist()[0]
+                raise MmdataError(f"a {t} record needs '{k}'", file=row["dataset"], record=row["record_id"], field=k)
+
+
+_JINJA_NAMES = ("question", "answer", "context", "phrase", "caption", "bbox", "choices", "options", "answer_letter", "answer_idx", "order")
 
 
 def _render_jinja(sub: pl.DataFrame, template, hint: str) -> tuple[list[str], list[str]]:
     users, assistants = [], []
-    names = ("question", "answer", "context", "phrase", "caption", "bbox", "choices", "options", "answer_letter", "answer_idx", "order")
-    cols = {c: sub[c].to_list() for c in (*names, "record_id")}
+    cols = {c: sub[c].to_list() for c in (*_JINJA_NAMES, "record_id")}
     for i in range(sub.height):
-        v = {k: cols[k][i] for k in names}
+        v = {k: cols[k][i] for k in _JINJA_NAMES}
         ch, order, a = v.pop("choices") or [], v.pop("order"), v.pop("answer_idx")
         perm = [int(x) for x in (order or []) if x is not None and x >= 0]
         v["choices"] = [ch[k] for k in perm]
@@ -127,25 +160,59 @@ def _render_jinja(sub: pl.DataFrame, template, hint: str) -> tuple[list[str], li
     return users, assistants
 
 
+def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarray, used: set[str] | None, seed: int) -> pl.DataFrame:
+    """The template variables of some turns (``pos`` their records), only those in ``used`` (all, and
+    the choice permutation, when None): text fields with null as "", the box as text, and for
+    multiple-choice rows the shuffled options, the answer letter and the correct answer's text."""
+    mc_vars = {"options", "answer_letter", "answer"}
+    want = set(_TEXT) if used is None else used & set(_TEXT)
+    need_mc = used is None or bool(used & mc_vars)
+    cols = sorted(want | ({"bbox"} if used is None or "bbox" in used else set()) | ({"choices", "answer_idx", "answer"} if need_mc else set()))
+    if used is None:
+        cols.append("record_id")
+    df = pl.DataFrame([pl.Series("j", j, pl.Int64), pl.Series("turn", turn, pl.Int32), pl.Series("_row", np.arange(len(pos)), pl.Int64)])
+    if cols:
+        df = df.hstack(pl.from_arrow(take_rows(records, cols, pos)).get_columns())
+    df = df.with_columns(
+        *[pl.col(c).fill_null("") for c in _TEXT if c in df.columns],
+        *([pl.when(pl.col("bbox").is_not_null()).then(bbox_text_expr(pl.col("bbox"))).otherwise(pl.lit("")).alias("bbox")]
+          if "bbox" in df.columns else []),
+    )  # fmt: skip
+    if not need_mc:
+        return df
+    mc = df.filter(pl.col("choices").is_not_null())
+    rest = df.filter(pl.col("choices").is_null())
+    mc = _mc_variables(mc, seed) if mc.height else None
+    order_type = mc.schema["order"] if mc is not None else pl.Array(pl.Int64, 1)
+    rest = rest.with_columns(options=pl.lit(""), answer_letter=pl.lit(""), order=pl.lit(None, order_type))
+    return (pl.concat([rest, mc.select(rest.columns)]) if mc is not None else rest).sort("_row")
+
+
 def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, templates_dir: str | None, seed: int,
                  compiled: bool = True) -> pa.Table:  # fmt: skip
     """``items`` has columns j, dataset, task, positions, record_ids, dedup_dropped; ``records`` is the
-    combined Record table indexed by ``positions``. Returns Conversation rows plus ``j``.
+    combined Record table indexed by ``positions``. Returns Conversation rows plus ``j``, in j order.
     ``compiled=False`` renders every template through the sandbox (the reference the fast path
     must match byte for byte).
 
-    Templates are loaded from ``templates_dir`` in the process that renders (compiled Jinja templates
-    do not travel between processes); the bank is cached per process."""
+    Work is positional: an item's turns are its records in order; each template's turns are rendered
+    together from only the Record columns its variables read; texts go back to turn order by one
+    permutation and into the ``turns`` lists by offsets. Templates are loaded from ``templates_dir``
+    in the process that renders (compiled Jinja templates do not travel between processes); the bank
+    is cached per process."""
     bank = TemplateBank.cached(templates_dir)
     it = pl.from_arrow(items)
     if it.height == 0:
         return OUT_SCHEMA.empty_table()
+    it = it.sort("j")
+    n = it.height
     j = it["j"].to_numpy()
     native = it["task"].is_in(list(NATIVE_TASKS)).to_numpy()
     ratios = {t: policy.ratio(t) for t in it["task"].unique().to_list()}
     ratio = it["task"].replace_strict(ratios, return_dtype=pl.Float64).to_numpy()
     inverted = (~native) & (uniform(seed, j, 1) < ratio)
-    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean), pl.Series("u", uniform(seed, j, 2), pl.Float64))
+    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean), pl.Series("u", uniform(seed, j, 2), pl.Float64),
+                         pl.Series("_i", np.arange(n), pl.Int64))  # fmt: skip
     # one pool of candidate templates per (dataset, task, inverted); draw an index into it
     keys = it.filter(~pl.col("task").is_in(list(NATIVE_TASKS))).select("dataset", "task", "inverted").unique(maintain_order=True)
     pool_list = [bank.pool(policy.granularity, policy.diversity, ds, task, inv) for ds, task, inv in keys.iter_rows()]
@@ -157,70 +224,85 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
         tkey=pl.col("tkey").fill_null(-1),
         tidx=pl.when(pl.col("n").is_null()).then(0).otherwise(pl.min_horizontal((pl.col("u") * pl.col("n")).floor(), pl.col("n") - 1)).cast(pl.Int32),
     )  # fmt: skip
-    it = it.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("j")
-    # one row per turn, with the Record fields it needs
-    tt = it.select("j", "dataset", "task", "tkey", "tidx", "positions").explode("positions")
-    tt = tt.with_columns(turn=pl.int_range(pl.len()).over("j").cast(pl.Int32))
-    rec = pl.from_arrow(records.select(list(RECORD_COLUMNS)).take(pa.array(tt["positions"].to_numpy(), pa.int64())))
-    tt = pl.concat([tt.drop("positions"), rec], how="horizontal")
+    it = it.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("_i")
+    # turns: an item's records in order
+    lens = it["positions"].list.len().to_numpy().astype(np.int64)
+    pos = it["positions"].explode().to_numpy().astype(np.int64)
+    item_of = np.repeat(np.arange(n), lens)
+    starts = np.cumsum(lens) - lens
+    turn = np.arange(len(pos)) - np.repeat(starts, lens)
     # an item shows its first record's images: all of them (multi-image rows), else the one image;
     # its first user turn starts with one <image> placeholder per image
-    first = tt.filter(pl.col("turn") == 0).select("j", "image", "images", "language")
+    first = pl.from_arrow(take_rows(records, ["image", "images", "language"], pos[starts]))
     no_images = pl.lit([], dtype=pl.List(first.schema["image"]))
     first = first.with_columns(
         pl.when(pl.col("images").is_not_null()).then(pl.col("images"))
         .when(pl.col("image").is_not_null()).then(pl.concat_list(pl.col("image"))).otherwise(no_images).alias("images"),
     ).with_columns(prefix=pl.lit(IMAGE + "\n").repeat_by(pl.col("images").list.len()).list.join(""))  # fmt: skip
-    prefix = first.select("j", "prefix")
+    prefix = first["prefix"]
 
-    aggs: list[pl.DataFrame] = []
-    # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
-    nat = tt.filter(pl.col("task").is_in(list(NATIVE_TASKS)))
-    if nat.height:
-        ex = nat.select("j", "turns").join(prefix, on="j", how="left").explode("turns").unnest("turns")
-        ex = ex.with_columns(
-            content=pl.col("content").str.replace_all(IMAGE + "\n", "", literal=True).str.replace_all("\n" + IMAGE, "", literal=True)
-            .str.replace_all(IMAGE, "", literal=True).str.strip_chars(),
-            first_user=(pl.col("role") == "user") & ((pl.col("role") == "user").cum_sum().over("j") == 1),
-        ).with_columns(
-            content=pl.when(pl.col("first_user")).then(pl.col("prefix") + pl.col("content")).otherwise(pl.col("content"))
-        )  # fmt: skip
-        aggs.append(ex.group_by("j", maintain_order=True).agg(pl.struct("role", "content").alias("turns")))
-    # --- templated turns
-    tpl = tt.filter(~pl.col("task").is_in(list(NATIVE_TASKS)))
-    if tpl.height:
-        _check_required(tpl)
-        tpl = tpl.with_columns(
-            *[pl.col(c).fill_null("") for c in _TEXT],
-            pl.when(pl.col("bbox").is_not_null()).then(bbox_text_expr(pl.col("bbox"))).otherwise(pl.lit("")).alias("bbox"),
-        )
-        mc = tpl.filter(pl.col("choices").is_not_null())
-        rest = tpl.filter(pl.col("choices").is_null())
-        mc = _mc_variables(mc, seed) if mc.height else None
-        order_type = mc.schema["order"] if mc is not None else pl.Array(pl.Int64, 1)
-        rest = rest.with_columns(options=pl.lit(""), answer_letter=pl.lit(""), order=pl.lit(None, order_type))
-        tpl = pl.concat([rest, mc.select(rest.columns)]) if mc is not None else rest
-        rendered = []
-        for (k, t), sub in tpl.group_by(["tkey", "tidx"], maintain_order=True):
+    parts: list[pa.Array] = []  # turns lists: templated items, then native items
+    # --- templated items: each template's turns together
+    tmask = ~native
+    if tmask.any():
+        rows = np.flatnonzero(tmask[item_of])  # templated turns, in item/turn order
+        titem = item_of[rows]
+        task_turn = it["task"].to_numpy()[titem]
+        _required_error(records, pos[rows], task_turn)
+        gk = it["tkey"].to_numpy().astype(np.int64)[titem] * 1_000_003 + it["tidx"].to_numpy().astype(np.int64)[titem]
+        order = np.argsort(gk, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, gk[order][1:] != gk[order][:-1], True])
+        users, assistants = [], []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            sel = rows[order[a:b]]
+            k, t = int(it["tkey"][int(item_of[sel[0]])]), int(it["tidx"][int(item_of[sel[0]])])
             template, _, hint = pool_list[k][t]
             fast = compile_template(template, hint) if compiled else None
             if fast is not None:
                 user_seg, asst_seg = fast
-                out = sub.select("j", "turn", to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))
+                df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], variables(user_seg) | variables(asst_seg), seed)
+                out = df.with_columns(to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))  # a constant broadcasts
+                users.append(out["user"].to_arrow())
+                assistants.append(out["assistant"].to_arrow())
             else:
-                users, assistants = _render_jinja(sub, template, hint)
-                out = sub.select("j", "turn").with_columns(pl.Series("user", users, pl.Utf8), pl.Series("assistant", assistants, pl.Utf8))
-            rendered.append(out)
-        r = pl.concat(rendered).sort(["j", "turn"])
-        r = r.join(prefix, on="j", how="left").with_columns(
-            user=pl.when(pl.col("turn") == 0).then(pl.col("prefix") + pl.col("user")).otherwise(pl.col("user"))
+                df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], None, seed)
+                u, s = _render_jinja(df, template, hint)
+                users.append(pa.array(u, pa.string()))
+                assistants.append(pa.array(s, pa.string()))
+        inv = pa.array(np.argsort(order, kind="stable"), pa.int64())
+        user = pa.concat_arrays([x.cast(pa.large_string()) for x in users]).take(inv)
+        assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants]).take(inv)
+        # the placeholder goes before the first user turn's text
+        df = pl.DataFrame({"first": turn[rows] == 0, "pre": prefix.gather(titem), "user": pl.Series(user)})
+        user = df.select(pl.when("first").then(pl.col("pre") + pl.col("user")).otherwise("user")).to_series().to_arrow()
+        parts.append(_interleave(user, assistant, lens[tmask]))
+    # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
+    if native.any():
+        nat_items = np.flatnonzero(native)
+        nat = pl.from_arrow(take_rows(records, ["turns"], pos[starts[nat_items]]))
+        ex = nat.with_columns(pl.Series("_i", np.arange(len(nat_items)), pl.Int64), prefix.gather(nat_items))
+        ex = ex.explode("turns").unnest("turns")
+        ex = ex.with_columns(
+            content=pl.col("content").str.replace_all(IMAGE + "\n", "", literal=True).str.replace_all("\n" + IMAGE, "", literal=True)
+            .str.replace_all(IMAGE, "", literal=True).str.strip_chars(),
+            first_user=(pl.col("role") == "user") & ((pl.col("role") == "user").cum_sum().over("_i") == 1),
+        ).with_columns(
+            content=pl.when(pl.col("first_user")).then(pl.col("prefix") + pl.col("content")).otherwise(pl.col("content"))
         )  # fmt: skip
-        aggs.append(_interleave(r))
-    agg = pl.concat(aggs)
-    out = it.join(agg, on="j", how="left").join(first, on="j", how="left").sort("j")
-    out = out.with_columns(
+        agg = ex.group_by("_i", maintain_order=True).agg(pl.struct("role", "content").alias("turns"))
+        parts.append(agg["turns"].to_arrow().cast(pa.list_(TURN)))
+    # items back in order: templated ones first in ``parts``, then native ones
+    slot = np.empty(n, np.int64)
+    nt = int(tmask.sum())
+    slot[tmask] = np.arange(nt)
+    slot[native] = nt + np.arange(n - nt)
+    turns = pa.concat_arrays([p.cast(pa.list_(TURN)) for p in parts]).take(pa.array(slot))
+    out = it.select(
         pl.concat_str([pl.col("dataset"), pl.col("record_ids").list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
-        pl.col("record_ids").alias("source_record_ids"),
+        "dataset", "task", "template_id", "inverted", pl.col("record_ids").alias("source_record_ids"), "dedup_dropped", "j",
     )  # fmt: skip
-    table = out.select(OUT_SCHEMA.names).to_arrow()
-    return table.cast(OUT_SCHEMA)
+    table = out.to_arrow()
+    cols = {"id": table["id"], "images": first["images"].to_arrow(), "turns": turns, "dataset": table["dataset"], "task": table["task"],
+            "template_id": table["template_id"], "inverted": table["inverted"], "source_record_ids": table["source_record_ids"],
+            "dedup_dropped": table["dedup_dropped"], "language": first["language"].to_arrow(), "j": table["j"]}  # fmt: skip
+    return pa.table([cols[f.name] for f in OUT_SCHEMA], names=OUT_SCHEMA.names).cast(OUT_SCHEMA)

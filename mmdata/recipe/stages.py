@@ -97,14 +97,18 @@ class BuildState:
 def ingest(state: BuildState) -> None:
     r = state.recipe
     t = state.task("ingest sources", len(r.active_sources))
+    listings: dict[str, str] = {}
     for s in r.active_sources:
-        ing = ingest_source(s, r.resolved_path(s.path, state.base))
+        ing = ingest_source(s, r.resolved_path(s.path, state.base), listings)
         check_losses(ing, r.images)
         state.ingested.append(ing)
         state.advance(t)
-    tables = [i.table for i in state.ingested]
-    state.records = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
-    state.by_source = tables
+    # one chunk per column and source (render gathers rows chunk by chunk: render.take_rows); the
+    # combined table shares the sources' buffers, so the Records are held once
+    for i in state.ingested:
+        i.table = i.table.combine_chunks()
+    state.by_source = [i.table for i in state.ingested]
+    state.records = pa.concat_tables(state.by_source) if state.ingested else RECORD_SCHEMA.empty_table()
 
 
 # ------------------------------------------------------------------------------------------ 2.
@@ -125,6 +129,17 @@ def decontaminate(state: BuildState) -> None:
 # ------------------------------------------------------------------------------------------ 3.
 
 
+def _unsliced(t: pa.Table) -> pa.Table:
+    """``t`` with its fixed-size-list columns rebuilt at offset 0 (polars misreads a sliced one)."""
+    for k, f in enumerate(t.schema):
+        if pa.types.is_fixed_size_list(f.type) and t.num_rows:
+            a = t.column(k).combine_chunks()
+            w = f.type.list_size
+            rebuilt = pa.FixedSizeListArray.from_arrays(a.values.slice(a.offset * w, len(a) * w), w, mask=a.is_null())
+            t = t.set_column(k, f.name, rebuilt)
+    return t
+
+
 def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
     """One row per Record: its group, position, dedup key (only where exact dedup runs) and dedup text
     (only where semantic dedup runs). Text is normalised only for the sources that need it."""
@@ -134,9 +149,11 @@ def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) 
             continue
         ds = t.column("dataset")[0].as_py()
         turns, dedup = per_source[ds]
-        df = pl.from_arrow(t.select(["dataset", "task", "record_id", "image"]))
+        # only the image path (not its hash and size) travels into the work table
+        path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
+        df = pl.from_arrow(pa.table({"dataset": t.column("dataset"), "task": t.column("task"), "record_id": t.column("record_id"), "image": path}))
         native = df["task"][0] in NATIVE_TASKS
-        img = pl.col("image").struct.field("path")
+        img = pl.col("image")
         df = df.with_columns(
             pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
             group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
@@ -148,7 +165,7 @@ def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) 
         dkey = stext = pl.lit(None, pl.Utf8)
         if not native and dedup != "none":
             task = df["task"][0]
-            text = pl.from_arrow(t.select(["question", "answer", "bbox", "phrase", "caption"]))
+            text = pl.from_arrow(_unsliced(t.select(["question", "answer", "bbox", "phrase", "caption"])))
             box = bbox_key_expr(pl.col("bbox"))
             if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
                 key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
@@ -200,27 +217,29 @@ def group_dedup(state: BuildState) -> None:
     emb = None
     sem_mask = work["stext"].is_not_null() if work.height else pl.Series([], dtype=pl.Boolean)
     if sem_mask.any():
-        from mmdata.recipe.embed import MODEL_ID, EmbeddingCache
+        from mmdata.recipe.embed import EmbeddingCache
 
         texts = work.filter(sem_mask)["stext"].unique(maintain_order=True).sort().to_list()
-        cache = EmbeddingCache()
+        cache = EmbeddingCache(r.multiturn.embedder)
         t = state.task(f"embedding {len(texts):,} unique strings", len(texts))
         emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
         index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
         work = work.join(index, on="stext", how="left").with_columns(
             pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
         ).sort("pos")
-        state.emb_stats = {"model": MODEL_ID, "unique_strings": len(texts), "embedded_now": cache.embedded,
-                           "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
+        state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts),
+                           "embedded_now": cache.embedded, "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
     elif work.height:
         work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
     parts = _partitions(work) if work.height else []
+    del work  # the parts hold what merging needs
     t = state.task("group, dedup, chunk", 1)
-    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.threshold)
+    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine)
     state.advance(t)
     state.drops = pa.concat_tables([m["drops"] for m in merged] or [DROP_SCHEMA.empty_table()])
     state.pairs = pa.concat_tables([m["pairs"] for m in merged] or [PAIR_SCHEMA.empty_table()])
-    items = pl.from_arrow(pa.concat_tables([m["items"] for m in merged])) if merged else pl.DataFrame()
+    items = pl.from_arrow(pa.concat_tables([m["items"].drop_columns(["group"]) for m in merged])) if merged else pl.DataFrame()
+    del merged, parts
     # items grouped by dataset in recipe order (file order inside), so a dataset's k-th item is row start[d] + k
     names = [s.dataset for s in r.active_sources]
     if items.height:

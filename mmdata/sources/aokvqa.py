@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, extra_json, need, need_list_of
-from mmdata.sources.common import aggregate_answers, label, need_index, need_obj, top_list
+from mmdata.sources.common import aggregate_answers, label, need_index, need_obj
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
 
@@ -41,8 +41,7 @@ class AOKVQA(Adapter):
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         for f in self.files(path):
-            doc = top_list(load_json(f), file=f, what="questions")
-            for i, item in enumerate(doc):
+            for i, item in enumerate(jsonstream.items(f, None, what="questions")):
                 need_obj(item, file=f, record=f"#{i}")
                 qid = need(item, "question_id", str, file=f, record=f"#{i}")
                 rid = f"question_id={label(qid)}"

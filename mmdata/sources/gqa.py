@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, _tname, extra_json, need
-from mmdata.sources.common import label, need_obj, top_dict
+from mmdata.sources.common import label, need_obj
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
 
@@ -72,8 +72,7 @@ class GQA(Adapter):
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         for split, f in self._files(path):
-            doc = top_dict(load_json(f), file=f, what="questions keyed by id")
-            for qid, q in doc.items():
+            for qid, q in jsonstream.object_members(f, what="questions keyed by id"):
                 rid = f"question {label(qid)}"
                 need_obj(q, file=f, record=rid)
                 image_id = need(q, "imageId", str, file=f, record=rid)

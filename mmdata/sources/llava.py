@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, need, need_list_of
-from mmdata.sources.common import label, need_obj, top_list
+from mmdata.sources.common import label, need_obj
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
 
@@ -52,8 +52,7 @@ class Conversations(Adapter):
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         seen: dict[str, int] = {}
         for f in self.files(path):
-            doc = top_list(load_json(f), file=f, what="conversations")
-            for i, item in enumerate(doc):
+            for i, item in enumerate(jsonstream.items(f, None, what="conversations")):
                 need_obj(item, file=f, record=f"#{i}")
                 raw_id = need(item, "id", (str, int), file=f, record=f"#{i}")
                 cid = str(raw_id)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, extra_json, need, need_list_of
-from mmdata.sources.common import label, need_obj, single_file, top_dict
+from mmdata.sources.common import label, need_obj, single_file
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
 
@@ -42,8 +42,7 @@ class OCRVQA(Adapter):
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         (f,) = self.files(path)
-        doc = top_dict(load_json(f), file=f, what="books keyed by id")
-        for key, book in doc.items():
+        for key, book in jsonstream.object_members(f, what="books keyed by id"):
             rid = f"book {label(key)}"
             need_obj(book, file=f, record=rid)
             url = need(book, "imageURL", str, file=f, record=rid)

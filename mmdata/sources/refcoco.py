@@ -15,8 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+import pyarrow as pa
+
 from mmdata.errors import MmdataError
 from mmdata.io import atomic_write_bytes, dumps_json, load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import (
     Adapter,
     ImageResolver,
@@ -30,6 +34,7 @@ from mmdata.sources.common import need_dim, need_obj, need_relpath
 from mmdata.sources.plain_pickle import load_plain_pickle
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
+from mmdata.sources.spill import Spill
 
 
 def load_refs(path: Path) -> list:
@@ -114,65 +119,90 @@ class RefCOCO(Adapter):
         return [self.need_file(path, "instances.json"), refs]
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
+        """refs ⋈ instances (images, annotations) joined on disk in ref order (:mod:`mmdata.sources.spill`;
+        a repeated id: the last entry counts); the categories, a short list, are held."""
         inst_f, refs_f = self.files(path)
-        inst = load_json(inst_f)
-        top = "(top level)"
-        imgs: dict[int, tuple[str, int, int]] = {}
-        for i, im in enumerate(need_list_of(inst, "images", dict, file=inst_f, record=top)):
-            rid = f"images[{i}]"
-            iid = need(im, "id", int, file=inst_f, record=rid)
-            name = need_relpath(im, "file_name", file=inst_f, record=rid)
-            imgs[iid] = (name, need_dim(im, "width", file=inst_f, record=rid), need_dim(im, "height", file=inst_f, record=rid))
-        anns: dict[int, dict] = {}
-        for i, ann in enumerate(need_list_of(inst, "annotations", dict, file=inst_f, record=top)):
-            anns[need(ann, "id", int, file=inst_f, record=f"annotations[{i}]")] = ann
-        cats: dict[int, str] = {}
-        for i, cat in enumerate(need_list_of(inst, "categories", dict, file=inst_f, record=top)):
-            rid = f"categories[{i}]"
-            cats[need(cat, "id", int, file=inst_f, record=rid)] = need(cat, "name", str, file=inst_f, record=rid)
+        spill = Spill()
+        try:
+            spill.writer("img", IMG_SCHEMA)
+            spill.writer("ann", ANN_SCHEMA)
+            spill.writer("ref", REF_SCHEMA)
+            for i, im in enumerate(jsonstream.items(inst_f, "images", what="images", of=dict)):
+                rid = f"images[{i}]"
+                spill.add("img", {"ipos": i, "image_id": need(im, "id", int, file=inst_f, record=rid),
+                                  "file_name": need_relpath(im, "file_name", file=inst_f, record=rid),
+                                  "width": need_dim(im, "width", file=inst_f, record=rid), "height": need_dim(im, "height", file=inst_f, record=rid)})  # fmt: skip
+            for i, ann in enumerate(jsonstream.items(inst_f, "annotations", what="annotations", of=dict)):
+                ann_id = need(ann, "id", int, file=inst_f, record=f"annotations[{i}]")
+                # checked when a ref uses it (the box needs that ref's image size): kept as JSON until then
+                spill.add("ann", {"apos": i, "ann_id": ann_id, "raw": orjson.dumps({k: ann[k] for k in ("image_id", "bbox") if k in ann})})
+            cats: dict[int, str] = {}
+            for i, cat in enumerate(jsonstream.items(inst_f, "categories", what="categories", of=dict)):
+                rid = f"categories[{i}]"
+                cats[need(cat, "id", int, file=inst_f, record=rid)] = need(cat, "name", str, file=inst_f, record=rid)
+            for i, ref in enumerate(iter_refs(refs_f)):
+                need_obj(ref, file=refs_f, record=f"#{i}")
+                ref_id = need(ref, "ref_id", int, file=refs_f, record=f"#{i}")
+                rid = f"ref_id={ref_id}"
+                spill.add("ref", {
+                    "rpos": i, "ref_id": ref_id, "ann_id": need(ref, "ann_id", int, file=refs_f, record=rid),
+                    "image_id": need(ref, "image_id", int, file=refs_f, record=rid), "split": need(ref, "split", str, file=refs_f, record=rid),
+                    "cat_id": need(ref, "category_id", int, file=refs_f, record=rid),
+                    "sentences": orjson.dumps(need_list_of(ref, "sentences", dict, file=refs_f, record=rid)),
+                })  # fmt: skip
+            spill.close_writers()
+            last = "QUALIFY row_number() OVER (PARTITION BY {k} ORDER BY {p} DESC) = 1"
+            sql = (f"SELECT ref.*, img.file_name, img.width, img.height, ann.raw, ann.ann_id IS NULL AS no_ann FROM ref "
+                   f"LEFT JOIN (SELECT * FROM img {last.format(k='image_id', p='ipos')}) img USING (image_id) "
+                   f"LEFT JOIN (SELECT * FROM ann {last.format(k='ann_id', p='apos')}) ann USING (ann_id) ORDER BY ref.rpos")  # fmt: skip
+            for row in spill.rows(sql):
+                yield from self._ref_records(row, cats, inst_f, refs_f)
+        finally:
+            spill.close()
 
-        refs = load_refs(refs_f)
-        for i, ref in enumerate(refs):
-            need_obj(ref, file=refs_f, record=f"#{i}")
-            ref_id = need(ref, "ref_id", int, file=refs_f, record=f"#{i}")
-            rid = f"ref_id={ref_id}"
-            ann_id = need(ref, "ann_id", int, file=refs_f, record=rid)
-            image_id = need(ref, "image_id", int, file=refs_f, record=rid)
-            split = need(ref, "split", str, file=refs_f, record=rid)
-            cat_id = need(ref, "category_id", int, file=refs_f, record=rid)
-            sentences = need_list_of(ref, "sentences", dict, file=refs_f, record=rid)
-            if image_id not in imgs:
-                raise MmdataError(f"image {image_id} is not in {inst_f.name} images[]", file=refs_f, record=rid, field="image_id")
-            if ann_id not in anns:
-                raise MmdataError(f"annotation {ann_id} is not in {inst_f.name} annotations[]", file=refs_f, record=rid, field="ann_id")
-            if cat_id not in cats:
-                raise MmdataError(f"category {cat_id} is not in {inst_f.name} categories[]", file=refs_f, record=rid, field="category_id")
-            file_name, width, height = imgs[image_id]
-            ann = anns[ann_id]
-            arid = f"annotations id={ann_id}"
-            if need(ann, "image_id", int, file=inst_f, record=arid) != image_id:
-                raise MmdataError(f"annotation belongs to another image than ref {ref_id} (image {image_id})", file=inst_f, record=arid, field="image_id")
-            bbox = box_xywh_to_norm(need(ann, "bbox", list, file=inst_f, record=arid), width, height, file=inst_f, record=arid)
-            for sent in sentences:
-                sent_id = need(sent, "sent_id", int, file=refs_f, record=rid)
-                srid = f"{ref_id}:{sent_id}"
-                yield self.record(
-                    _file=refs_f,
-                    split=split,
-                    record_id=srid,
-                    image_id=str(image_id),
-                    image=image_request(f"train2014/{file_name}", width, height),
-                    bbox=bbox,
-                    phrase=need(sent, "sent", str, file=refs_f, record=srid),
-                    extra=extra_json(
-                        {
-                            "raw": need(sent, "raw", str, file=refs_f, record=srid),
-                            "category": cats[cat_id],
-                            "ref_id": ref_id,
-                            "ann_id": ann_id,
-                        }
-                    ),
-                )
+    def _ref_records(self, row: dict, cats: dict[int, str], inst_f: Path, refs_f: Path) -> Iterator[dict]:
+        ref_id, image_id, ann_id, cat_id = row["ref_id"], row["image_id"], row["ann_id"], row["cat_id"]
+        rid = f"ref_id={ref_id}"
+        if row["file_name"] is None:
+            raise MmdataError(f"image {image_id} is not in {inst_f.name} images[]", file=refs_f, record=rid, field="image_id")
+        if row["no_ann"]:
+            raise MmdataError(f"annotation {ann_id} is not in {inst_f.name} annotations[]", file=refs_f, record=rid, field="ann_id")
+        if cat_id not in cats:
+            raise MmdataError(f"category {cat_id} is not in {inst_f.name} categories[]", file=refs_f, record=rid, field="category_id")
+        file_name, width, height = row["file_name"], row["width"], row["height"]
+        ann = orjson.loads(row["raw"])
+        arid = f"annotations id={ann_id}"
+        if need(ann, "image_id", int, file=inst_f, record=arid) != image_id:
+            raise MmdataError(f"annotation belongs to another image than ref {ref_id} (image {image_id})", file=inst_f, record=arid, field="image_id")
+        bbox = box_xywh_to_norm(need(ann, "bbox", list, file=inst_f, record=arid), width, height, file=inst_f, record=arid)
+        for sent in orjson.loads(row["sentences"]):
+            sent_id = need(sent, "sent_id", int, file=refs_f, record=rid)
+            srid = f"{ref_id}:{sent_id}"
+            yield self.record(
+                _file=refs_f,
+                split=row["split"],
+                record_id=srid,
+                image_id=str(image_id),
+                image=image_request(f"train2014/{file_name}", width, height),
+                bbox=bbox,
+                phrase=need(sent, "sent", str, file=refs_f, record=srid),
+                extra=extra_json({"raw": need(sent, "raw", str, file=refs_f, record=srid), "category": cats[cat_id], "ref_id": ref_id, "ann_id": ann_id}),
+            )
+
+
+IMG_SCHEMA = pa.schema([("ipos", pa.int64()), ("image_id", pa.int64()), ("file_name", pa.string()), ("width", pa.int64()), ("height", pa.int64())])
+ANN_SCHEMA = pa.schema([("apos", pa.int64()), ("ann_id", pa.int64()), ("raw", pa.binary())])
+REF_SCHEMA = pa.schema([("rpos", pa.int64()), ("ref_id", pa.int64()), ("ann_id", pa.int64()), ("image_id", pa.int64()), ("split", pa.string()),
+                        ("cat_id", pa.int64()), ("sentences", pa.binary())])  # fmt: skip
+
+
+def iter_refs(path: Path) -> Iterator:
+    """The refs one by one: streamed from ``refs(<splitBy>).json``; the ``.p`` pickle is loaded whole
+    (a pickle cannot be read in parts; ``mmdata sources convert-refs`` writes the JSON once)."""
+    if path.suffix == ".p":
+        yield from load_refs(path)
+        return
+    yield from jsonstream.items(path, None, what="refs")
 
 
 register(RefCOCO("refcoco", ("unc", "google"), "RefCOCO referring expressions (UNC or Google splits) over COCO train2014."))

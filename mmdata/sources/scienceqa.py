@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, extra_json, need, need_list_of
-from mmdata.sources.common import label, need_index, need_obj, need_relpath, single_file, top_dict
+from mmdata.sources.common import label, need_index, need_obj, need_relpath, single_file
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
 
@@ -36,8 +36,7 @@ class ScienceQA(Adapter):
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         (f,) = self.files(path)
-        doc = top_dict(load_json(f), file=f, what="problems keyed by pid")
-        for pid, p in doc.items():
+        for pid, p in jsonstream.object_members(f, what="problems keyed by pid"):
             rid = f"pid={label(pid)}"
             need_obj(p, file=f, record=rid)
             question = need(p, "question", str, file=f, record=rid)

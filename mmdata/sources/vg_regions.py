@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, box_xywh_to_norm, need, need_list_of
-from mmdata.sources.common import need_dim, need_obj, top_list
+from mmdata.sources.common import need_dim, need_obj
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
 
@@ -45,7 +45,7 @@ class VGRegions(Adapter):
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         reg_f, img_f = self.files(path)
         info: dict[int, tuple[str, int, int]] = {}
-        for i, im in enumerate(top_list(load_json(img_f), file=img_f, what="images")):
+        for i, im in enumerate(jsonstream.items(img_f, None, what="images")):
             need_obj(im, file=img_f, record=f"#{i}")
             key = "id" if "image_id" not in im and "id" in im else "image_id"  # VG 1.0 says id, 1.2 image_id
             iid = need(im, key, int, file=img_f, record=f"#{i}")
@@ -56,7 +56,7 @@ class VGRegions(Adapter):
                 raise MmdataError(f"url {url[:200]!r} does not end in <folder>/<file>", file=img_f, record=rid, field="url")
             info[iid] = (rel, need_dim(im, "width", file=img_f, record=rid), need_dim(im, "height", file=img_f, record=rid))
 
-        for i, entry in enumerate(top_list(load_json(reg_f), file=reg_f, what="images with regions")):
+        for i, entry in enumerate(jsonstream.items(reg_f, None, what="images with regions")):
             need_obj(entry, file=reg_f, record=f"#{i}")
             for j, reg in enumerate(need_list_of(entry, "regions", dict, file=reg_f, record=f"#{i}")):
                 region_id = need(reg, "region_id", int, file=reg_f, record=f"#{i} regions[{j}]")

@@ -4,7 +4,7 @@ Both versions share the format; v2's files carry the ``v2_`` prefix. The files m
 its immediate subfolders (``Questions/``, ``Annotations/`` …). Images follow COCO's naming:
 ``<subtype>/COCO_<subtype>_<image_id:012d>.jpg`` under the image root (the COCO images directory;
 ``test-dev2015`` questions use the ``test2015`` images). One Record per question, in question-file
-order. ``answer`` is the ``multiple_choice_answer``; ``answers`` aggregates the ten annotator answers
+order (questions ⋈ annotations joined on disk: :mod:`mmdata.sources.spill`). ``answer`` is the ``multiple_choice_answer``; ``answers`` aggregates the ten annotator answers
 (weight = share of annotators who gave that answer, in order of first appearance). The test subtypes
 publish no annotations: their Records have no answer.
 """
@@ -15,11 +15,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+
 from mmdata.errors import MmdataError
-from mmdata.io import load_json
+from mmdata.schema import WEIGHTED_ANSWER
+from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, extra_json, need, need_list_of
 from mmdata.sources.reader import image_request
 from mmdata.sources.registry import register
+from mmdata.sources.spill import Spill
 
 _Q = re.compile(r"^(?P<v2>v2_)?OpenEnded_mscoco_(?P<sub>[A-Za-z0-9-]+)_questions\.json$")
 
@@ -92,48 +96,76 @@ class VQAv2(Adapter):
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         for sub, qf, af in self._pairs(path):
-            qdoc = load_json(qf)
-            questions = need_list_of(qdoc, "questions", dict, file=qf, record="(top level)")
-            by_qid: dict[int, dict] = {}
-            if af is not None:
-                anns = need_list_of(load_json(af), "annotations", dict, file=af, record="(top level)")
-                for i, ann in enumerate(anns):
-                    qid = need(ann, "question_id", int, file=af, record=f"#{i}")
-                    by_qid[qid] = ann
-            img_sub = image_subtype(sub)
-            for i, q in enumerate(questions):
-                qid = need(q, "question_id", int, file=qf, record=f"#{i}")
+            yield from (self._with_answers(sub, qf, af) if af is not None else self._questions(sub, qf, None))
+
+    def _questions(self, sub: str, qf: Path, spill: Spill | None) -> Iterator[dict]:
+        """Questions in file order, checked; into ``spill`` when given (to be joined), else as Records."""
+        img_sub = image_subtype(sub)
+        for i, q in enumerate(jsonstream.items(qf, "questions", what="questions", of=dict)):
+            qid = need(q, "question_id", int, file=qf, record=f"#{i}")
+            rid = f"question_id={qid}"
+            row = {"qpos": i, "qid": qid, "image_id": need(q, "image_id", int, file=qf, record=rid),
+                   "question": need(q, "question", str, file=qf, record=rid)}  # fmt: skip
+            if spill is not None:
+                spill.add("q", row)
+                continue
+            yield self._record(sub, img_sub, qf, row)
+
+    def _record(self, sub: str, img_sub: str, qf: Path, row: dict) -> dict:
+        return self.record(
+            _file=qf,
+            split=split_of(sub),
+            record_id=str(row["qid"]),
+            image_id=str(row["image_id"]),
+            image=image_request(f"{img_sub}/COCO_{img_sub}_{row['image_id']:012d}.jpg"),
+            question=row["question"],
+            answer=row.get("answer"),
+            answers=row.get("answers"),
+            extra=row.get("extra"),
+        )
+
+    def _with_answers(self, sub: str, qf: Path, af: Path) -> Iterator[dict]:
+        """Questions ⋈ annotations on question_id, each side streamed into a temporary Parquet file and
+        joined by DuckDB in question order (a repeated annotation: the last one counts)."""
+        spill = Spill()
+        try:
+            spill.writer("q", Q_SCHEMA)
+            spill.writer("a", A_SCHEMA)
+            for _ in self._questions(sub, qf, spill):
+                pass
+            for i, ann in enumerate(jsonstream.items(af, "annotations", what="annotations", of=dict)):
+                qid = need(ann, "question_id", int, file=af, record=f"#{i}")
                 rid = f"question_id={qid}"
-                image_id = need(q, "image_id", int, file=qf, record=rid)
-                question = need(q, "question", str, file=qf, record=rid)
-                answer = answers = None
-                extra = None
-                if af is not None:
-                    ann = by_qid.get(qid)
-                    if ann is None:
-                        raise MmdataError("question has no annotation", file=af, record=rid, field="question_id")
-                    answer = need(ann, "multiple_choice_answer", str, file=af, record=rid)
-                    raw = need_list_of(ann, "answers", dict, file=af, record=rid)
-                    counts: dict[str, int] = {}
-                    for a in raw:
-                        txt = need(a, "answer", str, file=af, record=rid)
-                        counts[txt] = counts.get(txt, 0) + 1
-                    total = max(1, len(raw))
-                    answers = [{"text": t, "weight": c / total} for t, c in counts.items()]
-                    if need(ann, "image_id", int, file=af, record=rid) != image_id:
-                        raise MmdataError("image_id differs between questions and annotations", file=af, record=rid, field="image_id")
-                    extra = extra_json({"question_type": ann.get("question_type"), "answer_type": ann.get("answer_type")})
-                yield self.record(
-                    _file=qf,
-                    split=split_of(sub),
-                    record_id=str(qid),
-                    image_id=str(image_id),
-                    image=image_request(f"{img_sub}/COCO_{img_sub}_{image_id:012d}.jpg"),
-                    question=question,
-                    answer=answer,
-                    answers=answers,
-                    extra=extra,
-                )
+                counts: dict[str, int] = {}
+                raw = need_list_of(ann, "answers", dict, file=af, record=rid)
+                for a in raw:
+                    txt = need(a, "answer", str, file=af, record=rid)
+                    counts[txt] = counts.get(txt, 0) + 1
+                total = max(1, len(raw))
+                spill.add("a", {
+                    "apos": i, "qid": qid, "answer": need(ann, "multiple_choice_answer", str, file=af, record=rid),
+                    "answers": [{"text": t, "weight": c / total} for t, c in counts.items()],
+                    "a_image": need(ann, "image_id", int, file=af, record=rid),
+                    "extra": extra_json({"question_type": ann.get("question_type"), "answer_type": ann.get("answer_type")}),
+                })  # fmt: skip
+            spill.close_writers()
+            img_sub = image_subtype(sub)
+            sql = ("SELECT q.*, a.answer, a.answers, a.a_image, a.extra, a.qid IS NULL AS missing FROM q LEFT JOIN "
+                   "(SELECT * FROM a QUALIFY row_number() OVER (PARTITION BY qid ORDER BY apos DESC) = 1) a USING (qid) ORDER BY q.qpos")  # fmt: skip
+            for row in spill.rows(sql):
+                rid = f"question_id={row['qid']}"
+                if row["missing"]:
+                    raise MmdataError("question has no annotation", file=af, record=rid, field="question_id")
+                if row["a_image"] != row["image_id"]:
+                    raise MmdataError("image_id differs between questions and annotations", file=af, record=rid, field="image_id")
+                yield self._record(sub, img_sub, qf, row)
+        finally:
+            spill.close()
+
+
+Q_SCHEMA = pa.schema([("qpos", pa.int64()), ("qid", pa.int64()), ("image_id", pa.int64()), ("question", pa.string())])
+A_SCHEMA = pa.schema([("apos", pa.int64()), ("qid", pa.int64()), ("answer", pa.string()), ("answers", pa.list_(WEIGHTED_ANSWER)),
+                      ("a_image", pa.int64()), ("extra", pa.string())])  # fmt: skip
 
 
 register(VQAv2())

@@ -102,11 +102,16 @@ class VSR(Adapter):
 
     def rows(self, path: Path, images: ImageResolver) -> Iterator[dict]:
         for f in self.files(path):
-            try:
-                data = f.read_bytes()
-            except OSError as e:
-                raise MmdataError(f"cannot read file ({e.strerror or type(e).__name__})", file=f) from None
-            for n, line in enumerate(data.split(b"\n"), start=1):
+            yield from self._file_rows(f)
+
+    def _file_rows(self, f: Path) -> Iterator[dict]:
+        """One JSON Lines file, a line at a time."""
+        try:
+            fh = open(f, "rb")  # noqa: SIM115 (closed below; a generator)
+        except OSError as e:
+            raise MmdataError(f"cannot read file ({e.strerror or type(e).__name__})", file=f) from None
+        with fh:
+            for n, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 rid = f"{f.stem}-{n}"

@@ -26,7 +26,7 @@ from mmdata import __version__
 from mmdata.errors import MmdataError
 from mmdata.io import atomic_dir, dumps_json
 from mmdata.world.pools import build_pool
-from mmdata.world.sizes import SIZES
+from mmdata.world.sizes import SIZES, scaled
 from mmdata.world.writers import (
     Ctx,
     Output,
@@ -105,6 +105,7 @@ def generate(
     keep_truth: bool = False,
     progress: bool = False,
     overwrite: bool = False,
+    scale: int = 1,
 ) -> WorldResult:
     """Write the world of ``(seed, size)`` to ``out`` atomically and return a summary. An existing
     non-empty ``out`` is replaced only with ``overwrite`` and only if it is an mmdata output."""
@@ -112,7 +113,9 @@ def generate(
         raise MmdataError(f"unknown world size {size!r}; choose one of {', '.join(SIZES)}")
     if not 16 <= image_size <= 1024:
         raise MmdataError(f"image size {image_size} is out of range (16..1024)")
-    cfg = SIZES[size]
+    if not 1 <= scale <= 64:
+        raise MmdataError(f"world scale {scale} is out of range (1..64)")
+    cfg = scaled(size, scale)
     out = Path(out)
     from rich.progress import Progress
 
@@ -151,6 +154,7 @@ def generate(
             "kind": "mmdata-world",
             "seed": seed,
             "size": size,
+            **({"scale": scale} if scale != 1 else {}),
             "image_size": image_size,
             "counts": counts,
             "total_records": sum(counts.values()),

@@ -40,3 +40,16 @@ SIZES: dict[str, WorldSize] = {
 
 SIZE_NAMES: tuple[str, ...] = get_args(SizeName)
 assert set(SIZE_NAMES) == set(SIZES)
+
+
+def scaled(size: str, k: int = 1) -> WorldSize:
+    """The world ``size`` with every pool and per-source count multiplied by ``k`` (``--scale``: a world
+    k times as large, for measuring how a build grows with its input)."""
+    from dataclasses import replace
+
+    c = SIZES[size]
+    if k == 1:
+        return c
+    return replace(c, coco_images=c.coco_images * k, vg_images=c.vg_images * k, books=c.books * k, sqa_images=c.sqa_images * k,
+                   sqa_text=c.sqa_text * k, sharegpt=c.sharegpt * k, multilingual={lang: n * k for lang, n in c.multilingual.items()},
+                   cauldron_rows=c.cauldron_rows * k, cauldron_pairs=c.cauldron_pairs * k, onevision_rows=c.onevision_rows * k)  # fmt: skip

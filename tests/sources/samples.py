@@ -446,15 +446,15 @@ _COCO14_IMAGES = {"train2014/COCO_train2014_000000000581.jpg": (64, 48), "train2
 
 
 def refcoco() -> Sample:
-    return Sample(files={"instances.json": _coco_instances(), "refs(unc).json": _refs("train", "testA")}, images=_COCO14_IMAGES)
+    return Sample(files={"instances.json": _coco_instances(), "refs(unc).json": _refs("train", "testA")}, images=dict(_COCO14_IMAGES))
 
 
 def refcoco_plus() -> Sample:
-    return Sample(files={"instances.json": _coco_instances(), "refs(unc).json": _refs("val", "testB")}, images=_COCO14_IMAGES)
+    return Sample(files={"instances.json": _coco_instances(), "refs(unc).json": _refs("val", "testB")}, images=dict(_COCO14_IMAGES))
 
 
 def refcocog() -> Sample:
-    return Sample(files={"instances.json": _coco_instances(), "refs(umd).json": _refs("train", "test")}, images=_COCO14_IMAGES)
+    return Sample(files={"instances.json": _coco_instances(), "refs(umd).json": _refs("train", "test")}, images=dict(_COCO14_IMAGES))
 
 
 def vg_regions() -> Sample:

@@ -1,0 +1,70 @@
+"""Semantic dedup at scale: usearch neighbours for large groups give the dense path's decisions, and
+the static embedder (distilled once from the bundled MiniLM) is deterministic and cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mmdata.recipe.merge import merge_groups
+
+
+def _group(n: int, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
+    """One image group of ``n`` records: random unit vectors, a third of them near-copies of an earlier one."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n, 64)).astype(np.float32)
+    for i in range(n):
+        if i > 3 and rng.random() < 0.33:
+            emb[i] = emb[rng.integers(0, i)] + rng.normal(scale=0.15, size=64)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    cols = {"dataset": ["d"] * n, "task": ["vqa_open"] * n, "group": ["img"] * n, "pos": list(range(n)),
+            "record_id": [f"r{i}" for i in range(n)], "dkey": [None] * n, "emb": list(range(n)), "max_turns": [10] * n,
+            "dedup": ["semantic"] * n}  # fmt: skip
+    schema = pa.schema([("dataset", pa.string()), ("task", pa.string()), ("group", pa.string()), ("pos", pa.int64()),
+                        ("record_id", pa.string()), ("dkey", pa.string()), ("emb", pa.int32()), ("max_turns", pa.int32()),
+                        ("dedup", pa.string())])  # fmt: skip
+    return pa.table(cols, schema=schema), emb
+
+
+@pytest.mark.parametrize("n", [40, 150])
+def test_usearch_path_equals_dense_path(n):
+    work, emb = _group(n)
+    dense = merge_groups(work, emb=emb, threshold=0.9, nn_min=10**9)
+    nn = merge_groups(work, emb=emb, threshold=0.9, nn_min=2)
+    assert dense["drops"].num_rows > 5  # the case exercises drops
+    # same decisions; similarities agree to float32 rounding (a matrix product and a vector product sum in different orders)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "similarity"} for r in rows]  # noqa: E731
+    assert strip(nn["drops"].to_pylist()) == strip(dense["drops"].to_pylist())
+    assert np.allclose(nn["drops"].column("similarity").to_numpy(), dense["drops"].column("similarity").to_numpy(), atol=1e-6)
+    assert nn["items"].to_pylist() == dense["items"].to_pylist()
+    d, u = dense["pairs"].to_pylist(), nn["pairs"].to_pylist()
+    assert sorted((p["a_id"], p["b_id"]) for p in u) == sorted((p["a_id"], p["b_id"]) for p in d)
+
+
+@pytest.mark.slow
+def test_static_embedder_deterministic_and_cached(tmp_path, monkeypatch):
+    """Distils once (about 90 s on 2 cores), then every later use reads the cache entry."""
+    from mmdata import cache
+    from mmdata.recipe import embed
+
+    monkeypatch.setenv("MMDATA_CACHE", str(tmp_path / "cache"))
+    embed.static_model_dir.cache_clear()
+    embed._static.cache_clear()
+    texts = ["what colour is the bus red", "which colour does the bus have red", "how many dogs 2"]
+    c = embed.EmbeddingCache("static")
+    a = c.embed(texts)
+    assert a.shape == (3, embed.STATIC_DIMS) and c.embedded == 3
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert float(a[0] @ a[1]) > float(a[0] @ a[2])  # a paraphrase is closer than another question
+    assert len(cache.entries("static-embedder")) == 1
+    # a second process-level load reads the same model from the cache and gives the same bytes
+    embed.static_model_dir.cache_clear()
+    embed._static.cache_clear()
+    again = embed.Embedder("static").encode(texts)
+    assert again.tobytes() == a.tobytes()
+    assert len(cache.entries("static-embedder")) == 1
+    c2 = embed.EmbeddingCache("static")
+    b = c2.embed(texts[::-1])
+    assert c2.embedded == 0 and c2.hits == 3 and (b[::-1] == a).all()
+    assert c2.fingerprint != embed.EmbeddingCache("minilm").fingerprint  # vectors of one embedder never serve the other
