@@ -101,6 +101,33 @@ def test_a_model_that_reads_the_image_shows_a_gap(mid, tmp_path):
     assert lo <= s["shuffled_mean"] <= hi and set(s["shuffled"]) == set(LANGUAGES)
 
 
+class BlackImages:
+    """Any model, shown an all-black picture of the same size in place of every image."""
+
+    uses_rows = True
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name = inner, f"black-images:{inner.name}"
+
+    def generate(self, images, prompts, rows=()):
+        from PIL import Image
+
+        black = [[Image.new("RGB", im.size) for im in ims] for ims in images]
+        return self.inner.generate(black, prompts, rows=rows)
+
+
+def test_a_model_given_black_images_loses_its_gap(mid, tmp_path):
+    """The gap comes from the picture: the same image reader shown black images answers the same with
+    the real and the swapped item, so the gap is zero and background falls to one fixed answer."""
+    res = run_benchmark(mid / "mmmb", BlackImages(BackgroundReader()), tmp_path / "r", db=None, control="shuffled", batch_size=64)
+    s = res.scores
+    assert s["image_use_gap"] == pytest.approx(0.0, abs=1e-9)
+    lo, hi = s["ci"]["image_use_gap"]
+    assert lo <= 0 <= hi
+    for lang in LANGUAGES:
+        assert s["by_category"][lang]["background"] < 0.6  # every background read as black: right only on black scenes
+
+
 def test_oracle_cannot_show_a_gap_and_control_predictions_are_cached_apart(bench, tmp_path):
     out = tmp_path / "run"
     plain = run_benchmark(bench / "mmmb", "random:4", out, db=None)
