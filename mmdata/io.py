@@ -33,17 +33,26 @@ def dumps_json(obj: Any, *, indent: bool = True) -> bytes:
     return orjson.dumps(obj, option=opts) + b"\n"
 
 
-def load_json(path: str | Path) -> Any:
-    """Read JSON; malformed input becomes a one-line :class:`MmdataError` naming the file."""
-    path = Path(path)
+def open_input(path: str | Path):
+    """``open(path, "rb")``; a missing, directory or unreadable path becomes a one-line :class:`MmdataError`."""
     try:
-        data = path.read_bytes()
+        return open(path, "rb")
     except FileNotFoundError:
         raise MmdataError("file not found", file=path) from None
     except IsADirectoryError:
         raise MmdataError("expected a file, found a directory", file=path) from None
     except OSError as e:
         raise MmdataError(f"cannot read file ({e.strerror or type(e).__name__})", file=path) from None
+
+
+def load_json(path: str | Path) -> Any:
+    """Read JSON; malformed input becomes a one-line :class:`MmdataError` naming the file."""
+    path = Path(path)
+    with open_input(path) as f:
+        try:
+            data = f.read()
+        except OSError as e:
+            raise MmdataError(f"cannot read file ({e.strerror or type(e).__name__})", file=path) from None
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:

@@ -30,12 +30,16 @@ THRESHOLDS = [0.70, 0.74, 0.78, 0.80, 0.82, 0.84, 0.86, 0.88, 0.90, 0.92, 0.94]
 
 
 def scores(state, world: Path) -> dict:
-    """Recovery and false drops per half (tune: even image id, report: odd), from a build state."""
+    """Recovery and false drops per half (tune: even image number, report: odd), from a build state."""
     groups = [orjson.loads(x) for x in (world / "duplicates.jsonl").read_bytes().splitlines() if x]
     scored = sorted({g["dataset"] for g in groups})
-    recs = state.records.select(["dataset", "record_id", "image_id"]).to_pylist()
-    half = {(r["dataset"], r["record_id"]): ("tune" if int("".join(c for c in (r["image_id"] or "0") if c.isdigit()) or 0) % 2 == 0 else "report")
-            for r in recs if r["dataset"] in scored}  # fmt: skip
+    recs = state.records.select(["dataset", "record_id", "image"]).to_pylist()
+
+    def image_number(r) -> int:  # the image id in the file name (COCO_train2014_000000100109.jpg, 2354786.jpg)
+        name = (r["image"] or {}).get("path", "").rsplit("/", 1)[-1]
+        return int("".join(c for c in name if c.isdigit()) or 0)
+
+    half = {(r["dataset"], r["record_id"]): ("tune" if image_number(r) % 2 == 0 else "report") for r in recs if r["dataset"] in scored}
     drops = state.drops.select(["dataset", "kept_id", "dropped_id"]).to_pylist()
     dropped = {(d["dataset"], d["dropped_id"]): d["kept_id"] for d in drops if d["dataset"] in scored}
     planted = {(g["dataset"], r) for g in groups for r in g["record_ids"]}

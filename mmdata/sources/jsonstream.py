@@ -31,6 +31,7 @@ import numpy as np
 import orjson
 
 from mmdata.errors import MmdataError
+from mmdata.io import open_input
 from mmdata.sources.base import _tname
 
 CHUNK = 4 << 20  # bytes read per step (a larger element is carried until it is complete)
@@ -93,14 +94,7 @@ class _Scanner:
 def events(path: str | Path, *, chunk: int = CHUNK) -> Iterator[tuple[str, Any, Any]]:
     """The document at ``path`` as batches (see the module doc). Memory: one chunk, one batch."""
     path = Path(path)
-    try:
-        f = open(path, "rb")  # noqa: SIM115 (closed in finally; a generator)
-    except FileNotFoundError:
-        raise MmdataError("file not found", file=path) from None
-    except IsADirectoryError:
-        raise MmdataError("expected a file, found a directory", file=path) from None
-    except OSError as e:
-        raise MmdataError(f"cannot read file ({e.strerror or type(e).__name__})", file=path) from None
+    f = open_input(path)  # closed in finally (a generator)
     try:
         yield from _events(path, f, chunk)
     finally:
