@@ -99,6 +99,8 @@ def need(obj: Any, key: str, typ: type | tuple[type, ...], *, file, record, opti
         raise MmdataError(f"expected {_tdesc(typ)}, got bool", file=file, record=record, field=key)
     if not isinstance(val, typ):
         raise MmdataError(f"expected {_tdesc(typ)}, got {_tname(val)}", file=file, record=record, field=key)
+    if isinstance(val, int) and not -(2**63) <= val < 2**63:  # ids and counts are 64-bit in every published file
+        raise MmdataError(f"integer {val} is out of the 64-bit range", file=file, record=record, field=key)
     return val
 
 
@@ -109,6 +111,8 @@ def need_list_of(obj: Any, key: str, typ: type | tuple[type, ...], *, file, reco
     for i, v in enumerate(val):
         if isinstance(v, bool) and bool not in _as_tuple(typ) or not isinstance(v, typ):
             raise MmdataError(f"item {i} should be {_tdesc(typ)}, got {_tname(v)}", file=file, record=record, field=key)
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            raise MmdataError(f"item {i} ({v}) is out of the 64-bit range", file=file, record=record, field=key)
     return val
 
 

@@ -680,3 +680,22 @@ def test_image_header_claiming_a_huge_size_is_quarantined_not_raised(tmp_path):
     assert table.column("record_id").to_pylist() == ["18", "21"]
     assert [q["record_id"] for q in rep.quarantined] == ["5"]
     assert "DecompressionBombError" in rep.quarantined[0]["reason"]
+
+
+@pytest.mark.parametrize(("name", "file", "path", "record"), [
+    ("vqav2", "v2_OpenEnded_mscoco_val2014_questions.json", ("questions", 0, "image_id"), "question_id=42000"),
+    ("coco_captions", "annotations/captions_val2017.json", ("annotations", 0, "image_id"), None),
+    ("refcoco", "refs(unc).json", (0, "image_id"), "ref_id=7"),
+])  # fmt: skip
+def test_an_integer_beyond_64_bits_is_a_one_line_error(tmp_path, name, file, path, record):
+    """Found by the fuzz test: the on-disk joins store ids as 64-bit integers, so a larger one must be
+    refused where it is read, naming its field, not overflow inside pyarrow."""
+
+    def edit(s):
+        node = s.files[file]
+        for k in path[:-1]:
+            node = node[k]
+        node[path[-1]] = 2**63
+
+    root = build(tmp_path, name, edit)
+    expect_error(name, root, file=file.rsplit("/", 1)[-1], field="image_id", record=record, text="out of the 64-bit range")
