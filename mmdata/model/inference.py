@@ -22,8 +22,8 @@ training taught for the prompt's format (multiple choice by likelihood, as lmms-
 Every option of a question is scored on the same prefix: the prompt's token ids, and visual tokens
 computed once per question with the MoE routed on the prompt tokens only (never on a candidate
 answer); the prompt runs through the LLM once and its KV cache is shared by the options' replies
-(the test checks this against one unpadded sequence per option). Continuations are tokenized as training tokenizes an answer piece (on its own, after the
-``ASSISTANT: `` piece).
+(the test checks this against one unpadded sequence per option). Continuations are tokenized as
+training tokenizes an answer piece (on its own, after the ``ASSISTANT: `` piece).
 """
 
 from __future__ import annotations
