@@ -87,6 +87,21 @@ def atomic_write_json(path: str | Path, obj: Any, *, indent: bool = True) -> Pat
     return atomic_write_bytes(path, dumps_json(obj, indent=indent))
 
 
+def append_line(path: str | Path, line: bytes) -> None:
+    """Append one line to a journal shared by several processes: one ``write(2)`` on an ``O_APPEND``
+    descriptor, so on a local POSIX file system the line lands whole at the end, never interleaved
+    with another process's (each line is a few hundred bytes)."""
+    if not line.endswith(b"\n") or b"\n" in line[:-1]:
+        raise ValueError("append_line takes exactly one line ending in a newline")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        n = os.write(fd, line)
+    finally:
+        os.close(fd)
+    if n != len(line):  # a full disk or a signal: never happens silently for a small regular-file write
+        raise OSError(f"{path}: short append ({n} of {len(line)} bytes)")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

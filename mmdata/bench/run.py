@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from mmdata.bench import models as bench_models
@@ -223,6 +224,35 @@ def write_outcomes(out: Path, units: dict[str, Units], control_units: dict[str, 
     buf = _io.BytesIO()
     pq.write_table(pa.table(cols, schema=schema), buf, compression="zstd")
     atomic_write_bytes(out / OUTCOMES, buf.getvalue())
+
+
+@dataclass
+class _Recorded:
+    """A language's scoring units as ``outcomes.parquet`` keeps them: what the leaderboard stores."""
+
+    ids: np.ndarray
+    correct: np.ndarray
+
+
+def record_dir(db: str | Path, out: str | Path, *, circular: bool, limit: int | None = None) -> str:
+    """Append a finished run folder (``scores.json`` and ``outcomes.parquet``) to the leaderboard: the
+    rows ``run_benchmark(..., db=db)`` records, for a run scored with ``db=None`` — e.g. in a worker
+    process, since a DuckDB file has one writer process at a time. Returns the ``run_id``."""
+    import pyarrow.parquet as pq
+
+    from mmdata.bench.leaderboard import record
+
+    out = Path(out)
+    scores = orjson.loads((out / "scores.json").read_bytes())
+    t = pq.read_table(out / OUTCOMES, columns=["control", "language", "id", "correct"]).to_pydict()
+    by_lang: dict[str, tuple[list[int], list[bool]]] = {}  # in file order: the units' language order
+    for control, lang, ident, ok in zip(t["control"], t["language"], t["id"], t["correct"], strict=True):
+        if control == NO_CONTROL:
+            ids, correct = by_lang.setdefault(lang, ([], []))
+            ids.append(ident)
+            correct.append(ok)
+    units = {lang: _Recorded(np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)) for lang, (ids, ok) in by_lang.items()}
+    return record(db, scores, units, circular=circular, limit=limit)
 
 
 def run_benchmark(

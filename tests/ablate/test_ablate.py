@@ -193,3 +193,147 @@ def test_stage0_is_keyed_by_the_whole_architecture():
     assert len(set(proj)) == len(proj) and len(set(disc)) == len(disc)  # one per architecture
     assert len(multi) == 1  # data-only arms share it
 
+
+# ----------------------------------------------------------------------------------- --jobs N
+
+
+def _leaderboard(db, cache_root):
+    """Every leaderboard run in recording order, as what must not depend on --jobs: the run's columns
+    without its id, time and checkpoint fingerprint (its training log holds timings), the checkpoint's
+    path relative to the cache, and its language scores and per-question outcomes."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        runs = con.execute("select * from runs order by recorded_at").fetchall()
+        cols = [d[0] for d in con.description]
+        out = []
+        for r in runs:
+            row = dict(zip(cols, r, strict=True))
+            scores = json.loads(row.pop("scores_json"))
+            for k in ("model", "model_fingerprint"):
+                scores.pop(k)
+            rid = row.pop("run_id")
+            row.pop("recorded_at"), row.pop("model_fingerprint")
+            row["model"] = row["model"].replace(str(cache_root), "CACHE")
+            langs = con.execute("select language, metric, value, lo, hi, n_items, failures from language_scores where run_id = ? "
+                                "order by language, metric", [rid]).fetchall()  # fmt: skip
+            outcomes = con.execute("select language, unit, correct from outcomes where run_id = ? order by language, unit", [rid]).fetchall()
+            out.append((row, scores, langs, outcomes))
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def jobs_runs(tmp_path_factory):
+    """The same two-arm spec run with --jobs 1 and --jobs 2, each on a fresh cache of its own, with
+    one torch thread everywhere (the preset's ``threads`` for --jobs 1; cpu_count // jobs for the
+    workers, with cpu_count pinned to 2 so the test means the same on any machine)."""
+    from mmdata.ablate import runner as runner_mod
+
+    d = tmp_path_factory.mktemp("jobs")
+    spec = write_spec(d, model_set=["train.threads=1"])
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HOME", str(d / "hf-home"))
+        mp.setenv("MPLCONFIGDIR", str(d / "mpl"))
+        mp.setattr(runner_mod.os, "cpu_count", lambda: 2)
+        for jobs in (1, 2):
+            mp.setenv("MMDATA_CACHE", str(d / f"cache-{jobs}"))
+            logs = []
+            res = run_ablation(spec, d / f"out-{jobs}", leaderboard=d / f"lb-{jobs}.duckdb", log=logs.append, jobs=jobs)
+            runs[jobs] = {"res": res, "logs": logs, "out": d / f"out-{jobs}", "cache": d / f"cache-{jobs}", "lb": d / f"lb-{jobs}.duckdb"}
+    return {"spec": spec, **runs}
+
+
+def test_jobs_gives_the_rows_of_a_sequential_run(jobs_runs):
+    one, two = jobs_runs[1], jobs_runs[2]
+    assert (one["out"] / "rows.json").read_bytes() == (two["out"] / "rows.json").read_bytes()
+    assert {r["arm"] for r in two["res"]["rows"]} == {"single", "multi"}
+    # the same steps ran once each (the stage-1 checkpoint both arms share included), under the same keys;
+    # a mixture's key holds its world's file listing (times), which differs between the two caches
+    steps = lambda j: sorted((e["step"], e["key"] if e["step"] != "mixture" else "") for e in ran(read_journal(jobs_runs[j]["out"] / "steps.jsonl")))  # noqa: E731
+    assert steps(1) == steps(2)
+    assert len(ran(read_journal(two["out"] / "steps.jsonl"), "stage1")) == 1
+    for line in (two["out"] / "steps.jsonl").read_bytes().splitlines():  # whole lines, from two processes
+        json.loads(line)
+    # progress: each pipeline's start and finish, tagged as in a sequential run
+    for tag in ("[1/2] multi · seed 0", "[2/2] single · seed 0"):  # the spec's arms in order (safe_dump sorts them)
+        assert any(m.startswith(f"{tag}: started") for m in two["logs"]) and any(m.startswith(f"{tag}: done") for m in two["logs"])
+        assert f"{tag}: stage 2" in two["logs"] and f"{tag}: stage 2" in one["logs"]
+    strip = lambda s: s.split("## Run")[0]  # noqa: E731
+    assert strip((one["out"] / "report.md").read_text()) == strip((two["out"] / "report.md").read_text())
+
+
+def test_jobs_second_run_recomputes_nothing(jobs_runs, monkeypatch):
+    from mmdata.ablate import runner as runner_mod
+
+    two = jobs_runs[2]
+    monkeypatch.setenv("MMDATA_CACHE", str(two["cache"]))
+    monkeypatch.setattr(runner_mod.os, "cpu_count", lambda: 2)
+    before = read_journal(two["out"] / "steps.jsonl")
+    rows_before = (two["out"] / "rows.json").read_bytes()
+    n_runs = len(_leaderboard(two["lb"], two["cache"]))
+    res = run_ablation(jobs_runs["spec"], two["out"], leaderboard=two["lb"], log=lambda m: None, jobs=2)
+    again = read_journal(two["out"] / "steps.jsonl")[len(before) :]
+    assert again and all(e["event"] == "cached" for e in again)
+    assert {e["step"] for e in again} == {"world", "bench", "mixture", "stage0-checkpoint", "stage1", "stage2", "eval"}
+    assert res["meta"]["ran"] == 0 and res["meta"]["cached"] == len(again)
+    assert (two["out"] / "rows.json").read_bytes() == rows_before
+    assert len(_leaderboard(two["lb"], two["cache"])) == n_runs  # a cached evaluation is not recorded again
+    assert [r["ran"] > 0 for r in read_journal(two["out"] / "runs.jsonl")] == [True, False]
+
+
+def test_jobs_records_the_same_leaderboard_rows(jobs_runs):
+    one, two = jobs_runs[1], jobs_runs[2]
+    a, b = _leaderboard(one["lb"], one["cache"]), _leaderboard(two["lb"], two["cache"])
+    assert len(a) == 2 and a[0][2] and a[0][3]  # one run per arm, with language scores and outcomes
+    assert a == b
+
+
+def test_jobs_worker_error_is_the_sequential_one_line_error(tmp_path, capsys):
+    """A pipeline failing in a worker stops the run with the error a sequential run gives (exit 2, one
+    line), not the pool's traceback."""
+    from mmdata.cli import main
+
+    spec = write_spec(tmp_path, arms={"bad": {"recipe": ["multiturn.max_turns=many"]}}, seeds=[0, 1], findings=[])
+    errors = []
+    for jobs in ("1", "2"):
+        with pytest.raises(SystemExit) as e:
+            main(["ablate", str(spec), "--out", str(tmp_path / f"o{jobs}"), "--leaderboard", str(tmp_path / "lb.duckdb"), "--jobs", jobs])
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()  # progress lines, then the error
+        assert err[-1].startswith("mmdata: error: ") and not any("Traceback" in x for x in err)
+        errors.append(err[-1])
+    assert errors[0] == errors[1] and "max_turns" in errors[0]
+    assert not (tmp_path / "lb.duckdb").exists()
+
+
+def _append_many(path: str, who: int, n: int) -> None:
+    from mmdata.io import append_line
+
+    for i in range(n):
+        append_line(path, json.dumps({"who": who, "i": i, "pad": "x" * (200 + 7 * (i % 50))}).encode() + b"\n")
+
+
+def test_journal_appends_from_several_processes_stay_whole_lines(tmp_path):
+    """steps.jsonl is appended by every --jobs worker: one write(2) per line on an O_APPEND descriptor."""
+    import multiprocessing as mp
+
+    path = tmp_path / "steps.jsonl"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(path), who, 400)) for who in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    lines = [json.loads(x) for x in path.read_bytes().splitlines()]
+    assert len(lines) == 1200
+    for who in range(3):
+        assert [e["i"] for e in lines if e["who"] == who] == list(range(400))
+    with pytest.raises(ValueError):
+        from mmdata.io import append_line
+
+        append_line(path, b"two\nlines\n")
