@@ -24,8 +24,7 @@ def register(app: typer.Typer) -> None:
 
         Example: mmdata ablate honeybee-multiturn-tiny --out runs/multiturn --seeds 1 --only single-turn --only mt-exact
 
-        --jobs 2 on a 2-core machine runs two pipelines side by side with one torch thread each (faster
-        than one with two threads for the tiny models); results and cache entries are those of --jobs 1.
+        --jobs 2 on a 2-core machine runs two pipelines side by side, one torch thread each; rows.json and the cache entries are those of --jobs 1.
         """
         from mmdata import ui
         from mmdata.ablate.runner import plan, rerender, run_ablation
