@@ -160,13 +160,15 @@ def _render_jinja(sub: pl.DataFrame, template, hint: str) -> tuple[list[str], li
     return users, assistants
 
 
+_MC_VARS = frozenset({"options", "answer_letter", "answer"})
+
+
 def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarray, used: set[str] | None, seed: int) -> pl.DataFrame:
     """The template variables of some turns (``pos`` their records), only those in ``used`` (all, and
     the choice permutation, when None): text fields with null as "", the box as text, and for
     multiple-choice rows the shuffled options, the answer letter and the correct answer's text."""
-    mc_vars = {"options", "answer_letter", "answer"}
     want = set(_TEXT) if used is None else used & set(_TEXT)
-    need_mc = used is None or bool(used & mc_vars)
+    need_mc = used is None or bool(used & _MC_VARS)
     cols = sorted(want | ({"bbox"} if used is None or "bbox" in used else set()) | ({"choices", "answer_idx", "answer"} if need_mc else set()))
     if used is None:
         cols.append("record_id")
@@ -252,23 +254,39 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
         gk = it["tkey"].to_numpy().astype(np.int64)[titem] * 1_000_003 + it["tidx"].to_numpy().astype(np.int64)[titem]
         order = np.argsort(gk, kind="stable")
         bounds = np.flatnonzero(np.r_[True, gk[order][1:] != gk[order][:-1], True])
-        users, assistants = [], []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            sel = rows[order[a:b]]
-            k, t = int(it["tkey"][int(item_of[sel[0]])]), int(it["tidx"][int(item_of[sel[0]])])
-            template, _, hint = pool_list[k][t]
+        spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        users: list[pa.Array | None] = [None] * len(spans)
+        assistants: list[pa.Array | None] = [None] * len(spans)
+        tkey, tidx = it["tkey"].to_numpy(), it["tidx"].to_numpy()
+        # compiled templates are grouped by the derived variables they need (the multiple-choice
+        # options, the box as text): each class's variables are gathered once for all its turns
+        # and every template's expressions run over its slice of them, all in one polars call
+        classes: dict[tuple[bool, bool], list] = {}
+        for g, (a, b) in enumerate(spans):
+            first_item = int(item_of[rows[order[a]]])
+            template, _, hint = pool_list[int(tkey[first_item])][int(tidx[first_item])]
             fast = compile_template(template, hint) if compiled else None
-            if fast is not None:
-                user_seg, asst_seg = fast
-                df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], variables(user_seg) | variables(asst_seg), seed)
-                out = df.with_columns(to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))  # a constant broadcasts
-                users.append(out["user"].to_arrow())
-                assistants.append(out["assistant"].to_arrow())
-            else:
+            if fast is None:
+                sel = rows[order[a:b]]
                 df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], None, seed)
                 u, s = _render_jinja(df, template, hint)
-                users.append(pa.array(u, pa.string()))
-                assistants.append(pa.array(s, pa.string()))
+                users[g], assistants[g] = pa.array(u, pa.string()), pa.array(s, pa.string())
+                continue
+            used = variables(fast[0]) | variables(fast[1])
+            classes.setdefault((bool(used & _MC_VARS), "bbox" in used), []).append((g, a, b, fast, used))
+        frames, slots = [], []
+        for members in classes.values():
+            sel = rows[np.concatenate([order[a:b] for _, a, b, _, _ in members])]
+            df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], set().union(*(m[4] for m in members)), seed).lazy()
+            start = 0
+            for g, a, b, (user_seg, asst_seg), _ in members:
+                # with_columns, then select: a constant template broadcasts to its slice's height
+                frames.append(df.slice(start, b - a).with_columns(to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))
+                              .select("user", "assistant"))  # fmt: skip
+                slots.append(g)
+                start += b - a
+        for g, out in zip(slots, pl.collect_all(frames), strict=True):
+            users[g], assistants[g] = out["user"].to_arrow(), out["assistant"].to_arrow()
         inv = pa.array(np.argsort(order, kind="stable"), pa.int64())
         user = pa.concat_arrays([x.cast(pa.large_string()) for x in users]).take(inv)
         assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants]).take(inv)
