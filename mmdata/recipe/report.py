@@ -3,6 +3,7 @@ dedup drop rate per dataset."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,31 @@ from mmdata.recipe.output import MixtureStats
 from mmdata.report.html import figure_png, img, page, table
 
 
-def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
+def _load_pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+_PREFETCH: list[threading.Thread] = []
+
+
+def prefetch() -> None:
+    """Import matplotlib (about half a second) in a background thread, so that it overlaps the
+    build's render stage; :func:`write_report` waits for it. Importing changes no output."""
+    if not _PREFETCH:
+        th = threading.Thread(target=_load_pyplot, name="mmdata-pyplot", daemon=True)
+        th.start()
+        _PREFETCH.append(th)
+
+
+def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
+    for th in _PREFETCH:
+        th.join()
+    plt = _load_pyplot()
 
     counts = manifest["counts"]
     names = sorted(counts)
