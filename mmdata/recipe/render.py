@@ -85,14 +85,15 @@ def _mc_variables(turns: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
-def _interleave(user: pa.Array, assistant: pa.Array, lens: np.ndarray) -> pa.Array:
-    """Per-turn user and assistant texts (items in order, ``lens`` turns each) → one ``turns`` list per
-    item, built in Arrow: the texts interleave by a single ``take``; list offsets are 2 × turns per item."""
+def _interleave(user: pa.Array, assistant: pa.Array, at: np.ndarray, lens: np.ndarray) -> pa.Array:
+    """User and assistant texts of ``len(at)`` turns (turn ``r`` of the items, in item/turn order, is
+    at position ``at[r]`` of both) → one ``turns`` list per item, built in Arrow: the texts go into
+    item order and interleave by a single ``take``; list offsets are 2 × turns per item."""
     n = len(user)
     both = pa.concat_arrays([user.cast(pa.string()), assistant.cast(pa.string())])
     idx = np.empty(2 * n, np.int64)
-    idx[0::2] = np.arange(n)
-    idx[1::2] = np.arange(n) + n
+    idx[0::2] = at
+    idx[1::2] = at + n
     content = both.take(pa.array(idx))
     role = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.array([0, 1], np.int8), n)), pa.array(["user", "assistant"])).cast(pa.string())
     offsets = pa.array(np.concatenate([[0], np.cumsum(lens * 2)]).astype(np.int32))
@@ -206,27 +207,31 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     it = pl.from_arrow(items)
     if it.height == 0:
         return OUT_SCHEMA.empty_table()
-    it = it.sort("j")
+    if not bool(np.all(np.diff(it["j"].to_numpy()) > 0)):  # parts are cut from the training order, so normally sorted
+        it = it.sort("j")
     n = it.height
     j = it["j"].to_numpy()
     native = it["task"].is_in(list(NATIVE_TASKS)).to_numpy()
     ratios = {t: policy.ratio(t) for t in it["task"].unique().to_list()}
     ratio = it["task"].replace_strict(ratios, return_dtype=pl.Float64).to_numpy()
     inverted = (~native) & (uniform(seed, j, 1) < ratio)
-    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean), pl.Series("u", uniform(seed, j, 2), pl.Float64),
-                         pl.Series("_i", np.arange(n), pl.Int64))  # fmt: skip
-    # one pool of candidate templates per (dataset, task, inverted); draw an index into it
-    keys = it.filter(~pl.col("task").is_in(list(NATIVE_TASKS))).select("dataset", "task", "inverted").unique(maintain_order=True)
+    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean))
+    # one pool of candidate templates per (dataset, task, inverted); draw an index into it. The
+    # joins run on a narrow frame (the item lists are not re-gathered to undo their row order)
+    draw = it.select("dataset", "task", "inverted").with_columns(pl.Series("u", uniform(seed, j, 2), pl.Float64),
+                                                                 pl.Series("_i", np.arange(n), pl.Int64))  # fmt: skip
+    keys = draw.filter(~pl.col("task").is_in(list(NATIVE_TASKS))).select("dataset", "task", "inverted").unique(maintain_order=True)
     pool_list = [bank.pool(policy.granularity, policy.diversity, ds, task, inv) for ds, task, inv in keys.iter_rows()]
     keys = keys.with_columns(pl.Series("tkey", range(len(pool_list)), pl.Int32), pl.Series("n", [len(p) for p in pool_list], pl.Int32))
     ids = pl.DataFrame({"tkey": [k for k, p in enumerate(pool_list) for _ in p], "tidx": [i for p in pool_list for i in range(len(p))],
                         "template_id": [e[1] for p in pool_list for e in p]},
                        schema={"tkey": pl.Int32, "tidx": pl.Int32, "template_id": pl.Utf8})  # fmt: skip
-    it = it.join(keys, on=["dataset", "task", "inverted"], how="left").with_columns(
+    draw = draw.join(keys, on=["dataset", "task", "inverted"], how="left").with_columns(
         tkey=pl.col("tkey").fill_null(-1),
         tidx=pl.when(pl.col("n").is_null()).then(0).otherwise(pl.min_horizontal((pl.col("u") * pl.col("n")).floor(), pl.col("n") - 1)).cast(pl.Int32),
     )  # fmt: skip
-    it = it.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("_i")
+    draw = draw.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("_i")
+    it = it.with_columns(draw["tkey"], draw["tidx"], draw["template_id"])
     # turns: an item's records in order
     lens = it["positions"].list.len().to_numpy().astype(np.int64)
     pos = it["positions"].explode().to_numpy().astype(np.int64)
@@ -270,6 +275,8 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
                 sel = rows[order[a:b]]
                 df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], None, seed)
                 u, s = _render_jinja(df, template, hint)
+                pre = prefix.gather(item_of[sel]).to_list()
+                u = [p + x if t == 0 else x for p, x, t in zip(pre, u, turn[sel].tolist(), strict=True)]
                 users[g], assistants[g] = pa.array(u, pa.string()), pa.array(s, pa.string())
                 continue
             used = variables(fast[0]) | variables(fast[1])
@@ -277,23 +284,23 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
         frames, slots = [], []
         for members in classes.values():
             sel = rows[np.concatenate([order[a:b] for _, a, b, _, _ in members])]
-            df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], set().union(*(m[4] for m in members)), seed).lazy()
+            df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], set().union(*(m[4] for m in members)), seed)
+            # the placeholder goes before the first user turn's text (outside the stripped template text)
+            df = df.with_columns(pl.when(pl.col("turn") == 0).then(prefix.gather(item_of[sel])).otherwise(pl.lit("")).alias("_pre")).lazy()
             start = 0
             for g, a, b, (user_seg, asst_seg), _ in members:
                 # with_columns, then select: a constant template broadcasts to its slice's height
-                frames.append(df.slice(start, b - a).with_columns(to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))
+                user_expr = pl.concat_str([pl.col("_pre"), to_expr(user_seg)])
+                frames.append(df.slice(start, b - a).with_columns(user_expr.alias("user"), to_expr(asst_seg).alias("assistant"))
                               .select("user", "assistant"))  # fmt: skip
                 slots.append(g)
                 start += b - a
         for g, out in zip(slots, pl.collect_all(frames), strict=True):
             users[g], assistants[g] = out["user"].to_arrow(), out["assistant"].to_arrow()
-        inv = pa.array(np.argsort(order, kind="stable"), pa.int64())
-        user = pa.concat_arrays([x.cast(pa.large_string()) for x in users]).take(inv)
-        assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants]).take(inv)
-        # the placeholder goes before the first user turn's text
-        df = pl.DataFrame({"first": turn[rows] == 0, "pre": prefix.gather(titem), "user": pl.Series(user)})
-        user = df.select(pl.when("first").then(pl.col("pre") + pl.col("user")).otherwise("user")).to_series().to_arrow()
-        parts.append(_interleave(user, assistant, lens[tmask]))
+        # texts are in template order; one take puts them in item/turn order and interleaves them
+        user = pa.concat_arrays([x.cast(pa.large_string()) for x in users])
+        assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants])
+        parts.append(_interleave(user, assistant, np.argsort(order, kind="stable"), lens[tmask]))
     # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
     if native.any():
         nat_items = np.flatnonzero(native)
