@@ -125,6 +125,33 @@ def take_rows(records: pa.Table, cols: list[str], pos: np.ndarray) -> pa.Table:
     return pa.concat_tables(parts).combine_chunks().take(pa.array(inverse)) if parts else t.slice(0, 0)
 
 
+def take_frame(records: pa.Table, cols: list[str], pos: np.ndarray) -> pl.DataFrame:
+    """:func:`take_rows` as a polars frame: each source chunk serves its own rows, and the order is
+    restored by a polars gather after the conversion, which moves only string views, where a second
+    Arrow ``take`` (and the concatenation before it) would copy every string twice more."""
+    t = records.select(cols)
+    n_chunks = t.column(0).num_chunks if t.num_columns else 0
+    if n_chunks <= 1 or not t.num_columns or any(t.column(c).num_chunks != n_chunks for c in range(t.num_columns)):
+        return pl.from_arrow(t.take(pa.array(pos, pa.int64())))
+    lens = np.array([len(c) for c in t.column(0).chunks], np.int64)
+    bounds = np.concatenate([[0], np.cumsum(lens)])
+    which = np.searchsorted(bounds, pos, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    cut = np.searchsorted(which[order], np.arange(n_chunks + 1))
+    parts = []
+    for k in range(n_chunks):
+        a, b = cut[k], cut[k + 1]
+        if a == b:
+            continue
+        chunk = pa.Table.from_arrays([t.column(c).chunk(k) for c in range(t.num_columns)], names=t.column_names)
+        parts.append(chunk.take(pa.array(pos[order[a:b]] - bounds[k], pa.int64())))
+    if not parts:
+        return pl.from_arrow(t.slice(0, 0))
+    inverse = np.empty(len(order), np.int64)
+    inverse[order] = np.arange(len(order))
+    return pl.from_arrow(pa.concat_tables(parts))[pl.Series(inverse)]
+
+
 def _required_error(records: pa.Table, pos: np.ndarray, task: np.ndarray) -> None:
     """The first missing required field among templated turns (``pos`` record positions and ``task``
     per turn, in item/turn order): checked with null masks, the row looked up only on failure."""
@@ -175,7 +202,7 @@ def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarr
         cols.append("record_id")
     df = pl.DataFrame([pl.Series("j", j, pl.Int64), pl.Series("turn", turn, pl.Int32), pl.Series("_row", np.arange(len(pos)), pl.Int64)])
     if cols:
-        df = df.hstack(pl.from_arrow(take_rows(records, cols, pos)).get_columns())
+        df = df.hstack(take_frame(records, cols, pos).get_columns())
     df = df.with_columns(
         *[pl.col(c).fill_null("") for c in _TEXT if c in df.columns],
         *([pl.when(pl.col("bbox").is_not_null()).then(bbox_text_expr(pl.col("bbox"))).otherwise(pl.lit("")).alias("bbox")]
@@ -240,7 +267,7 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     turn = np.arange(len(pos)) - np.repeat(starts, lens)
     # an item shows its first record's images: all of them (multi-image rows), else the one image;
     # its first user turn starts with one <image> placeholder per image
-    first = pl.from_arrow(take_rows(records, ["image", "images", "language"], pos[starts]))
+    first = take_frame(records, ["image", "images", "language"], pos[starts])
     no_images = pl.lit([], dtype=pl.List(first.schema["image"]))
     first = first.with_columns(
         pl.when(pl.col("images").is_not_null()).then(pl.col("images"))
@@ -304,7 +331,7 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
     if native.any():
         nat_items = np.flatnonzero(native)
-        nat = pl.from_arrow(take_rows(records, ["turns"], pos[starts[nat_items]]))
+        nat = take_frame(records, ["turns"], pos[starts[nat_items]])
         ex = nat.with_columns(pl.Series("_i", np.arange(len(nat_items)), pl.Int64), prefix.gather(nat_items))
         ex = ex.explode("turns").unnest("turns")
         ex = ex.with_columns(
