@@ -234,7 +234,8 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     it = pl.from_arrow(items)
     if it.height == 0:
         return OUT_SCHEMA.empty_table()
-    if not bool(np.all(np.diff(it["j"].to_numpy()) > 0)):  # parts are cut from the training order, so normally sorted
+    in_order = bool(np.all(np.diff(it["j"].to_numpy()) > 0))  # parts are cut from the training order, so normally sorted
+    if not in_order:
         it = it.sort("j")
     n = it.height
     j = it["j"].to_numpy()
@@ -349,11 +350,15 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     slot[tmask] = np.arange(nt)
     slot[native] = nt + np.arange(n - nt)
     turns = pa.concat_arrays([p.cast(pa.list_(TURN)) for p in parts]).take(pa.array(slot))
-    out = it.select(
+    made = it.select(
         pl.concat_str([pl.col("dataset"), pl.col("record_ids").list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
-        "dataset", "task", "template_id", "inverted", pl.col("record_ids").alias("source_record_ids"), "dedup_dropped", "j",
-    )  # fmt: skip
-    table = out.to_arrow()
+        "template_id", "inverted",
+    ).to_arrow()  # fmt: skip
+    # the columns an item carries through come from the input table itself when its rows were in
+    # order (no conversion back from polars)
+    kept = items if in_order else it.select("dataset", "task", "record_ids", "dedup_dropped", "j").to_arrow()
+    table = {"id": made["id"], "template_id": made["template_id"], "inverted": made["inverted"], "dataset": kept["dataset"],
+             "task": kept["task"], "source_record_ids": kept["record_ids"], "dedup_dropped": kept["dedup_dropped"], "j": kept["j"]}  # fmt: skip
     cols = {"id": table["id"], "images": first["images"].to_arrow(), "turns": turns, "dataset": table["dataset"], "task": table["task"],
             "template_id": table["template_id"], "inverted": table["inverted"], "source_record_ids": table["source_record_ids"],
             "dedup_dropped": table["dedup_dropped"], "language": first["language"].to_arrow(), "j": table["j"]}  # fmt: skip
