@@ -3,6 +3,7 @@ dedup drop rate per dataset."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -24,11 +25,17 @@ def _load_pyplot():
 _PREFETCH: list[threading.Thread] = []
 
 
+def _quiet_load() -> None:
+    # a failure here is left to write_report, which imports again and raises in the build's thread
+    with contextlib.suppress(BaseException):
+        _load_pyplot()
+
+
 def prefetch() -> None:
     """Import matplotlib (about half a second) in a background thread, so that it overlaps the
     build's render stage; :func:`write_report` waits for it. Importing changes no output."""
     if not _PREFETCH:
-        th = threading.Thread(target=_load_pyplot, name="mmdata-pyplot", daemon=True)
+        th = threading.Thread(target=_quiet_load, name="mmdata-pyplot", daemon=True)
         th.start()
         _PREFETCH.append(th)
 

@@ -100,9 +100,9 @@ def ingest(state: BuildState) -> None:
     t = state.task("ingest sources", len(r.active_sources))
     listings: dict[str, str] = {}
     paths = [r.resolved_path(s.path, state.base) for s in r.active_sources]
-    # the content keys (annotation digests, image listings: file system walks) are computed one
-    # source ahead in a background thread, in recipe order, while this thread reads the cached
-    # Records of the source before; the keys and so the cache entries are the same as one by one
+    # the content keys (annotation digests, image listings: file system walks) are computed in a
+    # background thread, in recipe order, while this thread reads the cached Records of the sources
+    # whose keys are ready; the keys, so the cache entries, are the same as computed one by one
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-keys")
     try:
         keys = [pool.submit(source_inputs, s, p, listings) for s, p in zip(r.active_sources, paths, strict=True)]
