@@ -77,9 +77,9 @@ def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
     body = table(["dataset", "records read", "set aside", "why", "left out by split/languages"], aside)
     qfile = out / "quarantine.parquet"
     if qfile.exists():
-        import pyarrow.parquet as pq
+        from mmdata.recipe.ingest import read_parquet
 
-        q = pq.read_table(qfile)
+        q = read_parquet(qfile)
         if q.num_rows:
             first = q.slice(0, 50).to_pylist()
             body += table(["dataset", "record", "file", "image", "reason"],
