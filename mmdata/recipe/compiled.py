@@ -21,6 +21,7 @@ ways and compares bytes and errors (tests/recipe/test_render_contract.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import polars as pl
 from jinja2 import nodes
@@ -66,9 +67,16 @@ def compile_source(source: str, consts: dict[str, str]) -> tuple | None:
     return _walk(_env().parse(source).body, consts)
 
 
+@lru_cache(maxsize=4096)
+def _compile_with_hint(source: str, hint: str) -> tuple | None:
+    # a pure function of the source text and the hint (segments are immutable tuples), so it is
+    # cached per process: a build compiles each (template, hint) once, not once per render part
+    return compile_source(source, {"hint": hint})
+
+
 def compile_template(t: Template, hint: str) -> tuple[tuple, tuple] | None:
-    user = compile_source(t.user_src, {"hint": hint})
-    assistant = compile_source(t.assistant_src, {"hint": hint})
+    user = _compile_with_hint(t.user_src, hint)
+    assistant = _compile_with_hint(t.assistant_src, hint)
     if user is None or assistant is None:
         return None
     return user, assistant

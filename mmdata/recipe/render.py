@@ -85,14 +85,15 @@ def _mc_variables(turns: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
-def _interleave(user: pa.Array, assistant: pa.Array, lens: np.ndarray) -> pa.Array:
-    """Per-turn user and assistant texts (items in order, ``lens`` turns each) → one ``turns`` list per
-    item, built in Arrow: the texts interleave by a single ``take``; list offsets are 2 × turns per item."""
+def _interleave(user: pa.Array, assistant: pa.Array, at: np.ndarray, lens: np.ndarray) -> pa.Array:
+    """User and assistant texts of ``len(at)`` turns (turn ``r`` of the items, in item/turn order, is
+    at position ``at[r]`` of both) → one ``turns`` list per item, built in Arrow: the texts go into
+    item order and interleave by a single ``take``; list offsets are 2 × turns per item."""
     n = len(user)
     both = pa.concat_arrays([user.cast(pa.string()), assistant.cast(pa.string())])
     idx = np.empty(2 * n, np.int64)
-    idx[0::2] = np.arange(n)
-    idx[1::2] = np.arange(n) + n
+    idx[0::2] = at
+    idx[1::2] = at + n
     content = both.take(pa.array(idx))
     role = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.array([0, 1], np.int8), n)), pa.array(["user", "assistant"])).cast(pa.string())
     offsets = pa.array(np.concatenate([[0], np.cumsum(lens * 2)]).astype(np.int32))
@@ -122,6 +123,33 @@ def take_rows(records: pa.Table, cols: list[str], pos: np.ndarray) -> pa.Table:
     inverse = np.empty(len(order), np.int64)
     inverse[order] = np.arange(len(order))
     return pa.concat_tables(parts).combine_chunks().take(pa.array(inverse)) if parts else t.slice(0, 0)
+
+
+def take_frame(records: pa.Table, cols: list[str], pos: np.ndarray) -> pl.DataFrame:
+    """:func:`take_rows` as a polars frame: each source chunk serves its own rows, and the order is
+    restored by a polars gather after the conversion, which moves only string views, where a second
+    Arrow ``take`` (and the concatenation before it) would copy every string twice more."""
+    t = records.select(cols)
+    n_chunks = t.column(0).num_chunks if t.num_columns else 0
+    if n_chunks <= 1 or not t.num_columns or any(t.column(c).num_chunks != n_chunks for c in range(t.num_columns)):
+        return pl.from_arrow(t.take(pa.array(pos, pa.int64())))
+    lens = np.array([len(c) for c in t.column(0).chunks], np.int64)
+    bounds = np.concatenate([[0], np.cumsum(lens)])
+    which = np.searchsorted(bounds, pos, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    cut = np.searchsorted(which[order], np.arange(n_chunks + 1))
+    parts = []
+    for k in range(n_chunks):
+        a, b = cut[k], cut[k + 1]
+        if a == b:
+            continue
+        chunk = pa.Table.from_arrays([t.column(c).chunk(k) for c in range(t.num_columns)], names=t.column_names)
+        parts.append(chunk.take(pa.array(pos[order[a:b]] - bounds[k], pa.int64())))
+    if not parts:
+        return pl.from_arrow(t.slice(0, 0))
+    inverse = np.empty(len(order), np.int64)
+    inverse[order] = np.arange(len(order))
+    return pl.from_arrow(pa.concat_tables(parts))[pl.Series(inverse)]
 
 
 def _required_error(records: pa.Table, pos: np.ndarray, task: np.ndarray) -> None:
@@ -160,19 +188,21 @@ def _render_jinja(sub: pl.DataFrame, template, hint: str) -> tuple[list[str], li
     return users, assistants
 
 
+_MC_VARS = frozenset({"options", "answer_letter", "answer"})
+
+
 def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarray, used: set[str] | None, seed: int) -> pl.DataFrame:
     """The template variables of some turns (``pos`` their records), only those in ``used`` (all, and
     the choice permutation, when None): text fields with null as "", the box as text, and for
     multiple-choice rows the shuffled options, the answer letter and the correct answer's text."""
-    mc_vars = {"options", "answer_letter", "answer"}
     want = set(_TEXT) if used is None else used & set(_TEXT)
-    need_mc = used is None or bool(used & mc_vars)
+    need_mc = used is None or bool(used & _MC_VARS)
     cols = sorted(want | ({"bbox"} if used is None or "bbox" in used else set()) | ({"choices", "answer_idx", "answer"} if need_mc else set()))
     if used is None:
         cols.append("record_id")
     df = pl.DataFrame([pl.Series("j", j, pl.Int64), pl.Series("turn", turn, pl.Int32), pl.Series("_row", np.arange(len(pos)), pl.Int64)])
     if cols:
-        df = df.hstack(pl.from_arrow(take_rows(records, cols, pos)).get_columns())
+        df = df.hstack(take_frame(records, cols, pos).get_columns())
     df = df.with_columns(
         *[pl.col(c).fill_null("") for c in _TEXT if c in df.columns],
         *([pl.when(pl.col("bbox").is_not_null()).then(bbox_text_expr(pl.col("bbox"))).otherwise(pl.lit("")).alias("bbox")]
@@ -204,27 +234,32 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     it = pl.from_arrow(items)
     if it.height == 0:
         return OUT_SCHEMA.empty_table()
-    it = it.sort("j")
+    in_order = bool(np.all(np.diff(it["j"].to_numpy()) > 0))  # parts are cut from the training order, so normally sorted
+    if not in_order:
+        it = it.sort("j")
     n = it.height
     j = it["j"].to_numpy()
     native = it["task"].is_in(list(NATIVE_TASKS)).to_numpy()
     ratios = {t: policy.ratio(t) for t in it["task"].unique().to_list()}
     ratio = it["task"].replace_strict(ratios, return_dtype=pl.Float64).to_numpy()
     inverted = (~native) & (uniform(seed, j, 1) < ratio)
-    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean), pl.Series("u", uniform(seed, j, 2), pl.Float64),
-                         pl.Series("_i", np.arange(n), pl.Int64))  # fmt: skip
-    # one pool of candidate templates per (dataset, task, inverted); draw an index into it
-    keys = it.filter(~pl.col("task").is_in(list(NATIVE_TASKS))).select("dataset", "task", "inverted").unique(maintain_order=True)
+    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean))
+    # one pool of candidate templates per (dataset, task, inverted); draw an index into it. The
+    # joins run on a narrow frame (the item lists are not re-gathered to undo their row order)
+    draw = it.select("dataset", "task", "inverted").with_columns(pl.Series("u", uniform(seed, j, 2), pl.Float64),
+                                                                 pl.Series("_i", np.arange(n), pl.Int64))  # fmt: skip
+    keys = draw.filter(~pl.col("task").is_in(list(NATIVE_TASKS))).select("dataset", "task", "inverted").unique(maintain_order=True)
     pool_list = [bank.pool(policy.granularity, policy.diversity, ds, task, inv) for ds, task, inv in keys.iter_rows()]
     keys = keys.with_columns(pl.Series("tkey", range(len(pool_list)), pl.Int32), pl.Series("n", [len(p) for p in pool_list], pl.Int32))
     ids = pl.DataFrame({"tkey": [k for k, p in enumerate(pool_list) for _ in p], "tidx": [i for p in pool_list for i in range(len(p))],
                         "template_id": [e[1] for p in pool_list for e in p]},
                        schema={"tkey": pl.Int32, "tidx": pl.Int32, "template_id": pl.Utf8})  # fmt: skip
-    it = it.join(keys, on=["dataset", "task", "inverted"], how="left").with_columns(
+    draw = draw.join(keys, on=["dataset", "task", "inverted"], how="left").with_columns(
         tkey=pl.col("tkey").fill_null(-1),
         tidx=pl.when(pl.col("n").is_null()).then(0).otherwise(pl.min_horizontal((pl.col("u") * pl.col("n")).floor(), pl.col("n") - 1)).cast(pl.Int32),
     )  # fmt: skip
-    it = it.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("_i")
+    draw = draw.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("_i")
+    it = it.with_columns(draw["tkey"], draw["tidx"], draw["template_id"])
     # turns: an item's records in order
     lens = it["positions"].list.len().to_numpy().astype(np.int64)
     pos = it["positions"].explode().to_numpy().astype(np.int64)
@@ -233,7 +268,7 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     turn = np.arange(len(pos)) - np.repeat(starts, lens)
     # an item shows its first record's images: all of them (multi-image rows), else the one image;
     # its first user turn starts with one <image> placeholder per image
-    first = pl.from_arrow(take_rows(records, ["image", "images", "language"], pos[starts]))
+    first = take_frame(records, ["image", "images", "language"], pos[starts])
     no_images = pl.lit([], dtype=pl.List(first.schema["image"]))
     first = first.with_columns(
         pl.when(pl.col("images").is_not_null()).then(pl.col("images"))
@@ -252,34 +287,52 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
         gk = it["tkey"].to_numpy().astype(np.int64)[titem] * 1_000_003 + it["tidx"].to_numpy().astype(np.int64)[titem]
         order = np.argsort(gk, kind="stable")
         bounds = np.flatnonzero(np.r_[True, gk[order][1:] != gk[order][:-1], True])
-        users, assistants = [], []
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            sel = rows[order[a:b]]
-            k, t = int(it["tkey"][int(item_of[sel[0]])]), int(it["tidx"][int(item_of[sel[0]])])
-            template, _, hint = pool_list[k][t]
+        spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        users: list[pa.Array | None] = [None] * len(spans)
+        assistants: list[pa.Array | None] = [None] * len(spans)
+        tkey, tidx = it["tkey"].to_numpy(), it["tidx"].to_numpy()
+        # compiled templates are grouped by the derived variables they need (the multiple-choice
+        # options, the box as text): each class's variables are gathered once for all its turns
+        # and every template's expressions run over its slice of them, all in one polars call
+        classes: dict[tuple[bool, bool], list] = {}
+        for g, (a, b) in enumerate(spans):
+            first_item = int(item_of[rows[order[a]]])
+            template, _, hint = pool_list[int(tkey[first_item])][int(tidx[first_item])]
             fast = compile_template(template, hint) if compiled else None
-            if fast is not None:
-                user_seg, asst_seg = fast
-                df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], variables(user_seg) | variables(asst_seg), seed)
-                out = df.with_columns(to_expr(user_seg).alias("user"), to_expr(asst_seg).alias("assistant"))  # a constant broadcasts
-                users.append(out["user"].to_arrow())
-                assistants.append(out["assistant"].to_arrow())
-            else:
+            if fast is None:
+                sel = rows[order[a:b]]
                 df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], None, seed)
                 u, s = _render_jinja(df, template, hint)
-                users.append(pa.array(u, pa.string()))
-                assistants.append(pa.array(s, pa.string()))
-        inv = pa.array(np.argsort(order, kind="stable"), pa.int64())
-        user = pa.concat_arrays([x.cast(pa.large_string()) for x in users]).take(inv)
-        assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants]).take(inv)
-        # the placeholder goes before the first user turn's text
-        df = pl.DataFrame({"first": turn[rows] == 0, "pre": prefix.gather(titem), "user": pl.Series(user)})
-        user = df.select(pl.when("first").then(pl.col("pre") + pl.col("user")).otherwise("user")).to_series().to_arrow()
-        parts.append(_interleave(user, assistant, lens[tmask]))
+                pre = prefix.gather(item_of[sel]).to_list()
+                u = [p + x if t == 0 else x for p, x, t in zip(pre, u, turn[sel].tolist(), strict=True)]
+                users[g], assistants[g] = pa.array(u, pa.string()), pa.array(s, pa.string())
+                continue
+            used = variables(fast[0]) | variables(fast[1])
+            classes.setdefault((bool(used & _MC_VARS), "bbox" in used), []).append((g, a, b, fast, used))
+        frames, slots = [], []
+        for members in classes.values():
+            sel = rows[np.concatenate([order[a:b] for _, a, b, _, _ in members])]
+            df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], set().union(*(m[4] for m in members)), seed)
+            # the placeholder goes before the first user turn's text (outside the stripped template text)
+            df = df.with_columns(pl.when(pl.col("turn") == 0).then(prefix.gather(item_of[sel])).otherwise(pl.lit("")).alias("_pre")).lazy()
+            start = 0
+            for g, a, b, (user_seg, asst_seg), _ in members:
+                # with_columns, then select: a constant template broadcasts to its slice's height
+                user_expr = pl.concat_str([pl.col("_pre"), to_expr(user_seg)])
+                frames.append(df.slice(start, b - a).with_columns(user_expr.alias("user"), to_expr(asst_seg).alias("assistant"))
+                              .select("user", "assistant"))  # fmt: skip
+                slots.append(g)
+                start += b - a
+        for g, out in zip(slots, pl.collect_all(frames), strict=True):
+            users[g], assistants[g] = out["user"].to_arrow(), out["assistant"].to_arrow()
+        # texts are in template order; one take puts them in item/turn order and interleaves them
+        user = pa.concat_arrays([x.cast(pa.large_string()) for x in users])
+        assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants])
+        parts.append(_interleave(user, assistant, np.argsort(order, kind="stable"), lens[tmask]))
     # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
     if native.any():
         nat_items = np.flatnonzero(native)
-        nat = pl.from_arrow(take_rows(records, ["turns"], pos[starts[nat_items]]))
+        nat = take_frame(records, ["turns"], pos[starts[nat_items]])
         ex = nat.with_columns(pl.Series("_i", np.arange(len(nat_items)), pl.Int64), prefix.gather(nat_items))
         ex = ex.explode("turns").unnest("turns")
         ex = ex.with_columns(
@@ -297,11 +350,15 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     slot[tmask] = np.arange(nt)
     slot[native] = nt + np.arange(n - nt)
     turns = pa.concat_arrays([p.cast(pa.list_(TURN)) for p in parts]).take(pa.array(slot))
-    out = it.select(
+    made = it.select(
         pl.concat_str([pl.col("dataset"), pl.col("record_ids").list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
-        "dataset", "task", "template_id", "inverted", pl.col("record_ids").alias("source_record_ids"), "dedup_dropped", "j",
-    )  # fmt: skip
-    table = out.to_arrow()
+        "template_id", "inverted",
+    ).to_arrow()  # fmt: skip
+    # the columns an item carries through come from the input table itself when its rows were in
+    # order (no conversion back from polars)
+    kept = items if in_order else it.select("dataset", "task", "record_ids", "dedup_dropped", "j").to_arrow()
+    table = {"id": made["id"], "template_id": made["template_id"], "inverted": made["inverted"], "dataset": kept["dataset"],
+             "task": kept["task"], "source_record_ids": kept["record_ids"], "dedup_dropped": kept["dedup_dropped"], "j": kept["j"]}  # fmt: skip
     cols = {"id": table["id"], "images": first["images"].to_arrow(), "turns": turns, "dataset": table["dataset"], "task": table["task"],
             "template_id": table["template_id"], "inverted": table["inverted"], "source_record_ids": table["source_record_ids"],
             "dedup_dropped": table["dedup_dropped"], "language": first["language"].to_arrow(), "j": table["j"]}  # fmt: skip

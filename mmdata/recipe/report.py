@@ -3,6 +3,8 @@ dedup drop rate per dataset."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +13,37 @@ from mmdata.recipe.output import MixtureStats
 from mmdata.report.html import figure_png, img, page, table
 
 
-def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
+def _load_pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+_PREFETCH: list[threading.Thread] = []
+
+
+def _quiet_load() -> None:
+    # a failure here is left to write_report, which imports again and raises in the build's thread
+    with contextlib.suppress(BaseException):
+        _load_pyplot()
+
+
+def prefetch() -> None:
+    """Import matplotlib (about half a second) in a background thread, so that it overlaps the
+    build's render stage; :func:`write_report` waits for it. Importing changes no output."""
+    if not _PREFETCH:
+        th = threading.Thread(target=_quiet_load, name="mmdata-pyplot", daemon=True)
+        th.start()
+        _PREFETCH.append(th)
+
+
+def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
+    for th in _PREFETCH:
+        th.join()
+    plt = _load_pyplot()
 
     counts = manifest["counts"]
     names = sorted(counts)
@@ -49,9 +77,9 @@ def write_report(out: Path, stats: MixtureStats, manifest: dict) -> None:
     body = table(["dataset", "records read", "set aside", "why", "left out by split/languages"], aside)
     qfile = out / "quarantine.parquet"
     if qfile.exists():
-        import pyarrow.parquet as pq
+        from mmdata.recipe.ingest import read_parquet
 
-        q = pq.read_table(qfile)
+        q = read_parquet(qfile)
         if q.num_rows:
             first = q.slice(0, 50).to_pylist()
             body += table(["dataset", "record", "file", "image", "reason"],

@@ -18,6 +18,7 @@ parts and produce the same bytes.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from mmdata.errors import MmdataError
 from mmdata.recipe import balance as bal
 from mmdata.recipe.config import Recipe
-from mmdata.recipe.ingest import Ingested, check_losses, quarantine_table
+from mmdata.recipe.ingest import Ingested, check_losses, quarantine_table, source_inputs
 from mmdata.recipe.ingest import ingest as ingest_source
 from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, merge_groups
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
@@ -98,11 +99,20 @@ def ingest(state: BuildState) -> None:
     r = state.recipe
     t = state.task("ingest sources", len(r.active_sources))
     listings: dict[str, str] = {}
-    for s in r.active_sources:
-        ing = ingest_source(s, r.resolved_path(s.path, state.base), listings)
-        check_losses(ing, r.images)
-        state.ingested.append(ing)
-        state.advance(t)
+    paths = [r.resolved_path(s.path, state.base) for s in r.active_sources]
+    # the content keys (annotation digests, image listings: file system walks) are computed in a
+    # background thread, in recipe order, while this thread reads the cached Records of the sources
+    # whose keys are ready; the keys, so the cache entries, are the same as computed one by one
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-keys")
+    try:
+        keys = [pool.submit(source_inputs, s, p, listings) for s, p in zip(r.active_sources, paths, strict=True)]
+        for s, p, key in zip(r.active_sources, paths, keys, strict=True):
+            ing = ingest_source(s, p, inputs=key.result())
+            check_losses(ing, r.images)
+            state.ingested.append(ing)
+            state.advance(t)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     # one chunk per column and source (render gathers rows chunk by chunk: render.take_rows); the
     # combined table shares the sources' buffers, so the Records are held once
     for i in state.ingested:
@@ -303,14 +313,32 @@ def render(state: BuildState) -> None:
     t = state.task(f"render {sampled.height:,} items", len(parts))
     shards = ShardWriter(state.tmp, r.output.shard_rows)
     llava = LlavaWriter(state.tmp, state.image_roots) if "llava" in r.output.formats else None
-    for part in state.engine.imap_tables(render_items, parts, records=state.records, policy=r.templates,
-                                         templates_dir=state.templates_dir, seed=r.seed):  # fmt: skip
-        part = part.sort_by("j").drop_columns(["j"])
+    from mmdata.recipe.report import prefetch
+
+    prefetch()  # the report's plotting library loads while the mixture renders
+
+    def sink(part: pa.Table) -> None:
+        j = part.column("j").to_numpy()
+        # a part comes back in j order (render_items sorts); then one chunk per column is what
+        # sort_by would give, without gathering every column again
+        part = (part.combine_chunks() if bool(np.all(j[1:] > j[:-1])) else part.sort_by("j")).drop_columns(["j"])
         shards.write(part)
         state.stats.update(part)
         if llava:
             llava.write(part)
         state.advance(t)
+
+    # a two-stage pipeline: part k is compressed and written (one writer thread, parts in order)
+    # while part k + 1 renders; at most one part waits to be written, so memory stays one part deep
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-sink") as pool:
+        pending = None
+        for part in state.engine.imap_tables(render_items, parts, records=state.records, policy=r.templates,
+                                             templates_dir=state.templates_dir, seed=r.seed):  # fmt: skip
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(sink, part)
+        if pending is not None:
+            pending.result()
     state.shards = shards.close()
     if llava:
         llava.close()
