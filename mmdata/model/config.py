@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, model_serializer
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, model_serializer
 
 from mmdata.config import (
     Doc,
@@ -151,6 +151,9 @@ class ClipPretrain(Strict):
     text_heads: PositiveInt = 4
     max_len: PositiveInt = 48
     projection_dim: PositiveInt = 128
+    # weight of the scene-graph loss beside the contrastive one (0: contrastive only); see
+    # mmdata.model.stage0.SceneHeads — captions alone let CLIP ignore shapes and counts
+    scene_loss: NonNegativeFloat = 1.0
 
 
 class LMPretrain(Strict):

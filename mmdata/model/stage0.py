@@ -2,7 +2,10 @@
 
 1. a byte-level BPE tokenizer trained with ``tokenizers`` on world text in all six languages;
 2. CLIP-style contrastive pretraining of the vision encoder on world images and their captions
-   (symmetric InfoNCE with a learned temperature; a small CLIP text tower that is then discarded);
+   (symmetric InfoNCE with a learned temperature; a small CLIP text tower that is then discarded),
+   with scene-graph supervision beside it (:class:`SceneHeads`, also discarded): captions alone let
+   the encoder tell a batch's images apart by colours and background and ignore shapes and counts,
+   which a real pretrained CLIP does see;
 3. causal-LM pretraining of the Llama on world text (captions, descriptions, questions and answers).
 
 The world is the one the preset names (``stage0.world_size`` / ``world_seed``), generated on demand
@@ -19,6 +22,7 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import torch
 import torch.nn.functional as F
@@ -30,7 +34,7 @@ from mmdata.model.tokenizer import TextTokenizer, save_bpe, train_bpe
 from mmdata.model.vision import ImageTransform, vision_hf_config
 from mmdata.schema import LANGUAGES
 
-STAGE0_VERSION = "1"
+STAGE0_VERSION = "2"  # 2: scene-graph supervision beside the contrastive loss
 
 
 def stage0_inputs(preset) -> dict:
@@ -100,6 +104,82 @@ def world_text(scenes: list, seed: int) -> tuple[list[list[str]], list[str]]:
     return captions, docs
 
 
+MAX_COUNT = 8  # object counts above this share the last class
+MAX_OBJECTS = 8  # objects per scene with object-level targets (the world draws at most 5)
+
+
+def scene_labels(scene, image_size: int, patch_size: int) -> dict[str, np.ndarray]:
+    """One scene's targets for :class:`SceneHeads`: per patch (row-major, as the ViT orders them) the
+    shape and the colour of the object covering most of the patch — at least a quarter of it — or 0
+    (none); per object (up to :data:`MAX_OBJECTS`; -100 for absent ones) its shape, colour and size,
+    and its pooling weights over the patches (each patch's share of the object's pixels); the
+    background, the object count and the written word (0: none; -100 where a label does not apply:
+    a book cover's title is not one of the scene words)."""
+    from PIL import Image as PILImage
+
+    from mmdata.world.lexicon import SHAPES, SIZES
+    from mmdata.world.render import RGB, object_mask
+    from mmdata.world.scene import OCR_WORDS
+
+    colours = tuple(RGB)
+    mask = object_mask(scene)
+    if mask.size != (image_size, image_size):
+        mask = mask.resize((image_size, image_size), PILImage.NEAREST)
+    g = image_size // patch_size
+    m = np.asarray(mask)[: g * patch_size, : g * patch_size].reshape(g, patch_size, g, patch_size).transpose(0, 2, 1, 3).reshape(g * g, -1)
+    shape, colour = np.zeros(g * g, np.int64), np.zeros(g * g, np.int64)
+    obj = {k: np.full(MAX_OBJECTS, -100, np.int64) for k in ("obj_shape", "obj_colour", "obj_size")}
+    weights = np.zeros((MAX_OBJECTS, g * g), np.float32)
+    if scene.objects:
+        share = np.stack([(m == k + 1).mean(1) for k in range(len(scene.objects))], 1)  # (patches, objects)
+        best, covered = share.argmax(1), share.max(1) >= 0.25
+        for k, o in enumerate(scene.objects):
+            hit = covered & (best == k)
+            shape[hit], colour[hit] = SHAPES.index(o.shape) + 1, colours.index(o.colour) + 1
+            if k < MAX_OBJECTS and share[:, k].sum() > 0:
+                weights[k] = share[:, k] / share[:, k].sum()
+                obj["obj_shape"][k], obj["obj_colour"][k] = SHAPES.index(o.shape), colours.index(o.colour)
+                obj["obj_size"][k] = SIZES.index(o.size)
+    word = -100 if scene.book is not None else (OCR_WORDS.index(scene.text.word) + 1 if scene.text else 0)
+    return {"shape": shape, "colour": colour, "background": np.int64(colours.index(scene.background)),
+            "count": np.int64(min(len(scene.objects), MAX_COUNT)), "word": np.int64(word), "obj_weights": weights, **obj}  # fmt: skip
+
+
+class SceneHeads(torch.nn.Module):
+    """Linear read-outs of the scene graph from the layer the projector reads: each patch token → the
+    shape and colour of its object; each object's patches, pooled by its pixel shares → its shape,
+    colour and size (a patch inside a large object is a flat colour whatever the shape: the shape is
+    in the object's patches together); the CLS token → background, object count, written word.
+    Trained with the contrastive loss in stage 0 and discarded with the text tower."""
+
+    def __init__(self, hidden: int) -> None:
+        from mmdata.world.lexicon import SHAPES, SIZES
+        from mmdata.world.render import RGB
+        from mmdata.world.scene import OCR_WORDS
+
+        super().__init__()
+        lin = torch.nn.Linear
+        self.shape, self.colour = lin(hidden, len(SHAPES) + 1), lin(hidden, len(RGB) + 1)
+        self.obj_shape, self.obj_colour, self.obj_size = lin(hidden, len(SHAPES)), lin(hidden, len(RGB)), lin(hidden, len(SIZES))
+        self.background, self.count, self.word = lin(hidden, len(RGB)), lin(hidden, MAX_COUNT + 1), lin(hidden, len(OCR_WORDS) + 1)
+
+    def forward(self, feats: torch.Tensor, y: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """feats (B, 1 + N, D) of the feature layer; ``y`` stacked :func:`scene_labels` → the mean of the
+        eight cross-entropies and each head's accuracy (patch heads: on object patches only)."""
+        cls, patches = feats[:, 0], feats[:, 1:]
+        pooled = torch.einsum("bon,bnd->bod", y["obj_weights"].to(patches.dtype), patches)
+        out = {"shape": self.shape(patches), "colour": self.colour(patches), "obj_shape": self.obj_shape(pooled),
+               "obj_colour": self.obj_colour(pooled), "obj_size": self.obj_size(pooled), "background": self.background(cls),
+               "count": self.count(cls), "word": self.word(cls)}  # fmt: skip
+        losses, acc = [], {}
+        for k, logits in out.items():
+            t = y[k]
+            losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), t.reshape(-1), ignore_index=-100))
+            keep = (t > 0) if k in ("shape", "colour") else (t != -100)
+            acc[k] = float((logits.argmax(-1) == t)[keep].float().mean()) if bool(keep.any()) else float("nan")
+        return torch.stack(losses).mean(), acc
+
+
 def _cosine(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -119,11 +199,15 @@ def pretrain_clip(preset, scenes, captions, tok: TextTokenizer, out: Path, devic
     v_proj = torch.nn.Linear(vision.config.hidden_size, c.projection_dim, bias=False).to(device)
     t_proj = torch.nn.Linear(c.text_hidden, c.projection_dim, bias=False).to(device)
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
-    params = [*vision.parameters(), *text.parameters(), *v_proj.parameters(), *t_proj.parameters(), logit_scale]
+    heads = SceneHeads(vision.config.hidden_size).to(device)
+    params = [*vision.parameters(), *text.parameters(), *v_proj.parameters(), *t_proj.parameters(), logit_scale, *heads.parameters()]
     opt = torch.optim.AdamW(params, lr=c.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
     tf = ImageTransform(vision.config.image_size)
     images = torch.stack([tf(Image.open(p)) for _, p in scenes])
     cap_ids = [[tok.encode(x)[: c.max_len - 1] + [tok.eos_id] for x in caps] for caps in captions]
+    per_scene = [scene_labels(sc, vision.config.image_size, vision.config.patch_size) for sc, _ in scenes]
+    labels = {k: torch.from_numpy(np.stack([lab[k] for lab in per_scene])) for k in per_scene[0]}
+    layer = preset.vision.feature_layer
     rng = random.Random(f"mmdata/stage0-clip/{s0.seed}")
     n, bs = len(scenes), min(c.batch_size, len(scenes))
     losses = []
@@ -139,12 +223,19 @@ def pretrain_clip(preset, scenes, captions, tok: TextTokenizer, out: Path, devic
         x, am = x.to(device), am.to(device)
         eos = am.sum(1) - 1
         with _autocast(device):
-            img = v_proj(vision(pixel_values=images[idx].to(device)).pooler_output)
+            vout = vision(pixel_values=images[idx].to(device), output_hidden_states=c.scene_loss > 0)
+            img = v_proj(vout.pooler_output)
             txt = t_proj(text(input_ids=x, attention_mask=am).last_hidden_state[torch.arange(len(idx), device=device), eos])
         img, txt = F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1)
         logits = logit_scale.exp().clamp(max=100) * img @ txt.T
         y = torch.arange(len(idx), device=device)
-        return (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y)) / 2, (logits.argmax(1) == y).float().mean()
+        loss = (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y)) / 2
+        acc = {"retrieval_top1": float((logits.argmax(1) == y).float().mean())}
+        if c.scene_loss > 0:
+            scene, scene_acc = heads(vout.hidden_states[layer], {k: v[idx].to(device) for k, v in labels.items()})
+            loss = loss + c.scene_loss * scene
+            acc.update({f"scene_{k}": a for k, a in scene_acc.items()})
+        return loss, acc
 
     t0 = time.perf_counter()
     for step in range(c.steps):
@@ -164,7 +255,7 @@ def pretrain_clip(preset, scenes, captions, tok: TextTokenizer, out: Path, devic
         _, acc = step_batch(rng.sample(range(n), bs))
     vision.save_pretrained(out)
     atomic_write_bytes(out / "preprocessor_config.json", dumps_json({"image_mean": list(tf.mean), "image_std": list(tf.std), "size": tf.size}))
-    return {"loss_first": losses[0], "loss_last": losses[-1], "retrieval_top1": float(acc), "seconds": time.perf_counter() - t0, "images": n}
+    return {"loss_first": losses[0], "loss_last": losses[-1], **acc, "seconds": time.perf_counter() - t0, "images": n}
 
 
 def pretrain_lm(preset, docs: list[str], tok: TextTokenizer, out: Path, device, log) -> dict:

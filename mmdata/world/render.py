@@ -54,18 +54,31 @@ def _polygon(o: Obj) -> list[tuple[float, float]] | None:
     return None
 
 
+def _draw(d: ImageDraw.ImageDraw, o: Obj, fill) -> None:
+    x1, y1, x2, y2 = o.box
+    if o.shape == "circle":
+        d.ellipse((x1, y1, x2 - 1, y2 - 1), fill=fill)
+    elif o.shape == "square":
+        d.rectangle((x1, y1, x2 - 1, y2 - 1), fill=fill)
+    else:
+        d.polygon(_polygon(o), fill=fill)
+
+
+def object_mask(scene: Scene) -> Image.Image:
+    """An ``L`` image of the scene's pixels labelled by object: 0 for the background, ``k + 1`` where
+    object ``k`` is drawn (the same geometry as :func:`render`); the text is not drawn."""
+    im = Image.new("L", (scene.width, scene.height), 0)
+    d = ImageDraw.Draw(im)
+    for k, o in enumerate(scene.objects):
+        _draw(d, o, k + 1)
+    return im
+
+
 def render(scene: Scene) -> Image.Image:
     im = Image.new("RGB", (scene.width, scene.height), RGB[scene.background])
     d = ImageDraw.Draw(im)
     for o in scene.objects:
-        col = RGB[o.colour]
-        x1, y1, x2, y2 = o.box
-        if o.shape == "circle":
-            d.ellipse((x1, y1, x2 - 1, y2 - 1), fill=col)
-        elif o.shape == "square":
-            d.rectangle((x1, y1, x2 - 1, y2 - 1), fill=col)
-        else:
-            d.polygon(_polygon(o), fill=col)
+        _draw(d, o, RGB[o.colour])
     if scene.text is not None:
         t = scene.text
         h = t.box[3] - t.box[1]
