@@ -18,8 +18,11 @@ parts and produce the same bytes.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +39,12 @@ from mmdata.recipe.ingest import ingest as ingest_source
 from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, merge_groups
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
 from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, content_hash, write_hf
-from mmdata.recipe.render import render_items
+from mmdata.recipe.render import RECORD_COLUMNS, render_items
+from mmdata.recipe.scatter import local_positions, read_part, scatter
 from mmdata.recipe.templates import NATIVE_TASKS
 from mmdata.schema import RECORD_SCHEMA
 
+RENDER_COLUMNS = ["dataset", *RECORD_COLUMNS]  # what render reads of a Record (dataset: for error messages)
 PART_ROWS = 200_000  # records per merge partition (split only at group boundaries)
 RENDER_ROWS = 50_000  # items per render partition
 
@@ -113,12 +118,22 @@ def ingest(state: BuildState) -> None:
             state.advance(t)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    # one chunk per column and source (render gathers rows chunk by chunk: render.take_rows); the
-    # combined table shares the sources' buffers, so the Records are held once
+    # only the light columns of every Record are held (ingest.LIGHT_COLUMNS); the rest stay in the
+    # ingest cache's Parquet files, read one source at a time (dedup text) or one render part at a
+    # time (render). The combined table shares the sources' buffers
     for i in state.ingested:
         i.table = i.table.combine_chunks()
+    _records_from_sources(state)
+
+
+def _records_from_sources(state: BuildState) -> None:
     state.by_source = [i.table for i in state.ingested]
-    state.records = pa.concat_tables(state.by_source) if state.ingested else RECORD_SCHEMA.empty_table()
+    state.records = pa.concat_tables(state.by_source) if state.ingested else _light_empty()
+
+
+def _light_empty() -> pa.Table:
+    image = pa.struct([RECORD_SCHEMA.field("image").type.field("path")])
+    return pa.schema([*(RECORD_SCHEMA.field(c) for c in ("dataset", "task", "record_id")), pa.field("image", image)]).empty_table()
 
 
 # ------------------------------------------------------------------------------------------ 2.
@@ -128,12 +143,14 @@ def decontaminate(state: BuildState) -> None:
     r = state.recipe
     if not r.decontaminate:
         return
-    from mmdata.recipe.decontam import decontaminate as run
+    from mmdata.recipe.decontam import decontaminate_masks
 
     paths = [r.resolved_path(p, state.base) for p in r.decontaminate]
-    state.records, state.decon = run(state.records, paths, r.decontaminate_by)
-    col = state.records.column("dataset")
-    state.by_source = [state.records.filter(pc.equal(col, s.dataset)) for s in r.active_sources]
+    tables = (i.read(["dataset", "image", "question"]) for i in state.ingested)  # one source at a time
+    masks, state.decon = decontaminate_masks(tables, paths, r.decontaminate_by)
+    for i, keep in zip(state.ingested, masks, strict=True):
+        i.keep(keep)
+    _records_from_sources(state)
 
 
 # ------------------------------------------------------------------------------------------ 3.
@@ -150,11 +167,15 @@ def _unsliced(t: pa.Table) -> pa.Table:
     return t
 
 
-def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
+_DEDUP_TEXT = ["question", "answer", "bbox", "phrase", "caption"]
+
+
+def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]], read_text=None) -> pl.DataFrame:
     """One row per Record: its group, position, dedup key (only where exact dedup runs) and dedup text
-    (only where semantic dedup runs). Text is normalised only for the sources that need it."""
+    (only where semantic dedup runs). Text is normalised only for the sources that need it, and read
+    (``read_text(k, columns)``: those columns of table ``k``'s rows) only for them, one at a time."""
     frames, offset = [], 0
-    for t in tables:
+    for k, t in enumerate(tables):
         if t.num_rows == 0:
             continue
         ds = t.column("dataset")[0].as_py()
@@ -175,7 +196,9 @@ def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) 
         dkey = stext = pl.lit(None, pl.Utf8)
         if not native and dedup != "none":
             task = df["task"][0]
-            text = pl.from_arrow(_unsliced(t.select(["question", "answer", "bbox", "phrase", "caption"])))
+            src = t.select(_DEDUP_TEXT) if read_text is None else read_text(k, _DEDUP_TEXT)
+            text = pl.from_arrow(_unsliced(src))
+            del src
             box = bbox_key_expr(pl.col("bbox"))
             if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
                 key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
@@ -223,7 +246,7 @@ def group_dedup(state: BuildState) -> None:
         turns = s.max_turns or r.multiturn.max_turns
         # Honeybee dedups only while merging (nturn > 1); a source's own `dedup` key overrides
         per_source[s.dataset] = (turns, s.dedup or (r.multiturn.dedup if turns > 1 else "none"))
-    work = _work_table(state.by_source, per_source)
+    work = _work_table(state.by_source, per_source, read_text=lambda k, cols: state.ingested[k].read(cols))
     emb = None
     sem_mask = work["stext"].is_not_null() if work.height else pl.Series([], dtype=pl.Boolean)
     if sem_mask.any():
@@ -306,11 +329,32 @@ def balance(state: BuildState) -> None:
 
 
 def render(state: BuildState) -> None:
-    r = state.recipe
     sampled = state.sampled
     cols = ["j", "dataset", "task", "positions", "record_ids", "dedup_dropped"]
     parts = [sampled.slice(k, RENDER_ROWS).select(cols).to_arrow() for k in range(0, sampled.height, RENDER_ROWS)]
-    t = state.task(f"render {sampled.height:,} items", len(parts))
+    # each part renders from its own Records only: scattered from the ingest cache into one file per
+    # part, its items' positions renumbered into that file (scatter.py)
+    spill = Path(tempfile.mkdtemp(prefix="mmdata-render-"))
+    try:
+        needs = []
+        for k, p in enumerate(parts):
+            uniq, local = local_positions(p.column("positions"))
+            needs.append(uniq)
+            parts[k] = p.set_column(p.schema.get_field_index("positions"), "positions", local)
+        files = scatter(state.ingested, needs, RENDER_COLUMNS, spill)
+        del needs
+        _render_parts(state, parts, [partial(_part_records, f) for f in files])
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _part_records(path: Path) -> dict:
+    return {"records": read_part(path)}
+
+
+def _render_parts(state: BuildState, parts: list[pa.Table], records: list) -> None:
+    r = state.recipe
+    t = state.task(f"render {state.sampled.height:,} items", len(parts))
     shards = ShardWriter(state.tmp, r.output.shard_rows)
     llava = LlavaWriter(state.tmp, state.image_roots) if "llava" in r.output.formats else None
     from mmdata.recipe.report import prefetch
@@ -332,7 +376,7 @@ def render(state: BuildState) -> None:
     # while part k + 1 renders; at most one part waits to be written, so memory stays one part deep
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-sink") as pool:
         pending = None
-        for part in state.engine.imap_tables(render_items, parts, records=state.records, policy=r.templates,
+        for part in state.engine.imap_tables(render_items, parts, records, policy=r.templates,
                                              templates_dir=state.templates_dir, seed=r.seed):  # fmt: skip
             if pending is not None:
                 pending.result()
