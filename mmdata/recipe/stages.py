@@ -176,46 +176,50 @@ def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]], 
     (``read_text(k, columns)``: those columns of table ``k``'s rows) only for them, one at a time."""
     frames, offset = [], 0
     for k, t in enumerate(tables):
-        if t.num_rows == 0:
-            continue
-        ds = t.column("dataset")[0].as_py()
-        turns, dedup = per_source[ds]
-        # only the image path (not its hash and size) travels into the work table
-        path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
-        df = pl.from_arrow(pa.table({"dataset": t.column("dataset"), "task": t.column("task"), "record_id": t.column("record_id"), "image": path}))
-        native = df["task"][0] in NATIVE_TASKS
-        img = pl.col("image")
-        df = df.with_columns(
-            pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
-            group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
-            pl.when(img.is_null()).then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
-            .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
-            max_turns=pl.lit(1 if native else turns, pl.Int32),
-            dedup=pl.lit("none" if native else dedup),
-        ).drop("image")  # fmt: skip
-        dkey = stext = pl.lit(None, pl.Utf8)
-        if not native and dedup != "none":
-            task = df["task"][0]
-            src = t.select(_DEDUP_TEXT) if read_text is None else read_text(k, _DEDUP_TEXT)
-            text = pl.from_arrow(_unsliced(src))
-            del src
-            box = bbox_key_expr(pl.col("bbox"))
-            if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
-                key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
-            elif task in ("rec", "reg"):
-                key, sem = box, pl.concat_str([norm_expr(pl.col("phrase")), box], separator=" ")
-            elif task == "caption":
-                key = sem = norm_expr(pl.col("caption"))
-            else:
-                key = sem = pl.lit(None, pl.Utf8)
-            cols = text.select((key if dedup == "exact" else pl.lit(None, pl.Utf8)).alias("dkey"),
-                               (sem if dedup == "semantic" else pl.lit(None, pl.Utf8)).alias("stext"))  # fmt: skip
-            df = pl.concat([df, cols], how="horizontal")
-        else:
-            df = df.with_columns(dkey.alias("dkey"), stext.alias("stext"))
-        frames.append(df)
+        if t.num_rows:
+            frames.append(_source_work(t, offset, per_source, None if read_text is None else partial(read_text, k)))
         offset += t.num_rows
     return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def _source_work(t: pa.Table, offset: int, per_source: dict[str, tuple[int, str]], read_text=None) -> pl.DataFrame:
+    """:func:`_work_table` of one source's (non-empty) table, whose first record is at ``offset``."""
+    ds = t.column("dataset")[0].as_py()
+    turns, dedup = per_source[ds]
+    # only the image path (not its hash and size) travels into the work table
+    path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
+    df = pl.from_arrow(pa.table({"dataset": t.column("dataset"), "task": t.column("task"), "record_id": t.column("record_id"), "image": path}))
+    native = df["task"][0] in NATIVE_TASKS
+    img = pl.col("image")
+    df = df.with_columns(
+        pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
+        group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
+        pl.when(img.is_null()).then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
+        .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
+        max_turns=pl.lit(1 if native else turns, pl.Int32),
+        dedup=pl.lit("none" if native else dedup),
+    ).drop("image")  # fmt: skip
+    dkey = stext = pl.lit(None, pl.Utf8)
+    if not native and dedup != "none":
+        task = df["task"][0]
+        src = t.select(_DEDUP_TEXT) if read_text is None else read_text(_DEDUP_TEXT)
+        text = pl.from_arrow(_unsliced(src))
+        del src
+        box = bbox_key_expr(pl.col("bbox"))
+        if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
+            key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
+        elif task in ("rec", "reg"):
+            key, sem = box, pl.concat_str([norm_expr(pl.col("phrase")), box], separator=" ")
+        elif task == "caption":
+            key = sem = norm_expr(pl.col("caption"))
+        else:
+            key = sem = pl.lit(None, pl.Utf8)
+        cols = text.select((key if dedup == "exact" else pl.lit(None, pl.Utf8)).alias("dkey"),
+                           (sem if dedup == "semantic" else pl.lit(None, pl.Utf8)).alias("stext"))  # fmt: skip
+        df = pl.concat([df, cols], how="horizontal")
+    else:
+        df = df.with_columns(dkey.alias("dkey"), stext.alias("stext"))
+    return df
 
 
 def _partitions(work: pl.DataFrame) -> list[pa.Table]:
@@ -240,39 +244,58 @@ def _partitions(work: pl.DataFrame) -> list[pa.Table]:
 
 
 def group_dedup(state: BuildState) -> None:
+    """Source by source (groups never span datasets), so the work table of one source is held at a
+    time; in dataset name order, the order the merged parts' drops and pairs are written in."""
     r = state.recipe
     per_source = {}
     for s in r.active_sources:
         turns = s.max_turns or r.multiturn.max_turns
         # Honeybee dedups only while merging (nturn > 1); a source's own `dedup` key overrides
         per_source[s.dataset] = (turns, s.dedup or (r.multiturn.dedup if turns > 1 else "none"))
-    work = _work_table(state.by_source, per_source, read_text=lambda k, cols: state.ingested[k].read(cols))
-    emb = None
-    sem_mask = work["stext"].is_not_null() if work.height else pl.Series([], dtype=pl.Boolean)
-    if sem_mask.any():
+    tables = state.by_source
+    offsets = np.concatenate([[0], np.cumsum([t.num_rows for t in tables])]).astype(np.int64).tolist()
+
+    def work_of(k: int) -> pl.DataFrame:
+        return _source_work(tables[k], offsets[k], per_source, partial(lambda k, cols: state.ingested[k].read(cols), k))
+
+    live = [k for k, t in enumerate(tables) if t.num_rows]
+    semantic = [k for k in live if per_source[tables[k].column("dataset")[0].as_py()][1] == "semantic"]
+    emb = index = None
+    # the embedded strings: every unique dedup text of every source, sorted (one embedding call)
+    texts = pl.concat([w.filter(w["stext"].is_not_null())["stext"].unique() for w in map(work_of, semantic)]).unique().sort().to_list() if semantic else []
+    if texts:
         from mmdata.recipe.embed import EmbeddingCache
 
-        texts = work.filter(sem_mask)["stext"].unique(maintain_order=True).sort().to_list()
         cache = EmbeddingCache(r.multiturn.embedder)
         t = state.task(f"embedding {len(texts):,} unique strings", len(texts))
         emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
         index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
-        work = work.join(index, on="stext", how="left").with_columns(
-            pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
-        ).sort("pos")
         state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts),
                            "embedded_now": cache.embedded, "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
-    elif work.height:
-        work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
-    parts = _partitions(work) if work.height else []
-    del work  # the parts hold what merging needs
-    t = state.task("group, dedup, chunk", 1)
-    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine)
-    state.advance(t)
-    state.drops = pa.concat_tables([m["drops"] for m in merged] or [DROP_SCHEMA.empty_table()])
-    state.pairs = pa.concat_tables([m["pairs"] for m in merged] or [PAIR_SCHEMA.empty_table()])
-    items = pl.from_arrow(pa.concat_tables([m["items"].drop_columns(["group"]) for m in merged])) if merged else pl.DataFrame()
-    del merged, parts
+    del texts
+    t = state.task("group, dedup, chunk", len(live))
+    items_parts, drops, pairs = [], [], []
+    for k in sorted(live, key=lambda k: tables[k].column("dataset")[0].as_py()):
+        work = work_of(k)
+        if index is not None:
+            sem_mask = work["stext"].is_not_null()
+            work = work.join(index, on="stext", how="left").with_columns(
+                pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
+            ).sort("pos")
+        else:
+            work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
+        parts = _partitions(work)
+        del work  # the parts hold what merging needs
+        for m in state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine):
+            items_parts.append(m["items"].drop_columns(["group"]))
+            drops.append(m["drops"])
+            pairs.append(m["pairs"])
+        del parts
+        state.advance(t)
+    state.drops = pa.concat_tables(drops or [DROP_SCHEMA.empty_table()])
+    state.pairs = pa.concat_tables(pairs or [PAIR_SCHEMA.empty_table()])
+    items = pl.from_arrow(pa.concat_tables(items_parts)) if items_parts else pl.DataFrame()
+    del items_parts
     # items grouped by dataset in recipe order (file order inside), so a dataset's k-th item is row start[d] + k
     names = [s.dataset for s in r.active_sources]
     if items.height:
