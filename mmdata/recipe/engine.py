@@ -83,6 +83,7 @@ class RayEngine:
         """As :meth:`LocalEngine.map_tables`; each part's own keyword arguments go into the object store."""
         import ray
 
+        parts = list(parts)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         # a block per part, each tagged with its part number so results can be put back in order

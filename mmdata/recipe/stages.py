@@ -354,19 +354,27 @@ def balance(state: BuildState) -> None:
 def render(state: BuildState) -> None:
     sampled = state.sampled
     cols = ["j", "dataset", "task", "positions", "record_ids", "dedup_dropped"]
-    parts = [sampled.slice(k, RENDER_ROWS).select(cols).to_arrow() for k in range(0, sampled.height, RENDER_ROWS)]
+    starts = list(range(0, sampled.height, RENDER_ROWS))
     # each part renders from its own Records only: scattered from the ingest cache into one file per
-    # part, its items' positions renumbered into that file (scatter.py)
+    # part, its items' positions renumbered into that file (scatter.py). Parts are cut one at a time,
+    # as they render; what the scatter needs of all of them is the positions each part reads
+    flat = sampled["positions"].to_arrow()
+    flat = (flat.combine_chunks() if isinstance(flat, pa.ChunkedArray) else flat).flatten().to_numpy()
+    ends = np.cumsum(sampled["positions"].list.len().to_numpy().astype(np.int64))
+    cuts = np.concatenate([[0], ends[np.array([*starts[1:], sampled.height], np.int64) - 1]]) if starts else [0]
+    needs = [np.unique(flat[cuts[k]:cuts[k + 1]]) for k in range(len(starts))]
+    del flat, ends
+
+    def parts():
+        for k in starts:
+            p = sampled.slice(k, RENDER_ROWS).select(cols).to_arrow()
+            yield p.set_column(p.schema.get_field_index("positions"), "positions", local_positions(p.column("positions"))[1])
+
     spill = Path(tempfile.mkdtemp(prefix="mmdata-render-"))
     try:
-        needs = []
-        for k, p in enumerate(parts):
-            uniq, local = local_positions(p.column("positions"))
-            needs.append(uniq)
-            parts[k] = p.set_column(p.schema.get_field_index("positions"), "positions", local)
         files = scatter(state.ingested, needs, RENDER_COLUMNS, spill)
         del needs
-        _render_parts(state, parts, [partial(_part_records, f) for f in files])
+        _render_parts(state, parts(), len(starts), [partial(_part_records, f) for f in files])
     finally:
         shutil.rmtree(spill, ignore_errors=True)
 
@@ -375,9 +383,9 @@ def _part_records(path: Path) -> dict:
     return {"records": read_part(path)}
 
 
-def _render_parts(state: BuildState, parts: list[pa.Table], records: list) -> None:
+def _render_parts(state: BuildState, parts, n_parts: int, records: list) -> None:
     r = state.recipe
-    t = state.task(f"render {state.sampled.height:,} items", len(parts))
+    t = state.task(f"render {state.sampled.height:,} items", n_parts)
     shards = ShardWriter(state.tmp, r.output.shard_rows)
     llava = LlavaWriter(state.tmp, state.image_roots) if "llava" in r.output.formats else None
     from mmdata.recipe.report import prefetch
