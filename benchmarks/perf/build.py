@@ -87,7 +87,7 @@ def run_embed(args) -> dict:
     st = stages.BuildState(recipe, base, Path(tempfile.mkdtemp()), LocalEngine())
     stages.ingest(st)
     per_source = {s.dataset: (s.max_turns or recipe.multiturn.max_turns, "semantic") for s in recipe.active_sources}
-    work = stages._work_table(st.by_source, per_source)
+    work = stages._work_table(st.by_source, per_source, read_text=lambda k, cols: st.ingested[k].read(cols))
     texts = work["stext"].drop_nulls().unique().sort().to_list()
     if args.embedder == "minilm":  # a transformer: an even sample of 4,096 strings is enough to time it
         texts = texts[:: max(1, len(texts) // 4096)][:4096]

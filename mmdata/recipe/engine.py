@@ -20,13 +20,16 @@ from mmdata.errors import MmdataError
 class LocalEngine:
     name = "local"
 
-    def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs) -> list:
-        return list(self.imap_tables(fn, parts, **kwargs))
+    def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
+                   **kwargs) -> list:  # fmt: skip
+        return list(self.imap_tables(fn, parts, part_kwargs, **kwargs))
 
-    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs):
-        """Results one by one, in part order (lets callers stream them to disk)."""
-        for p in parts:
-            yield fn(p, **kwargs)
+    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
+                    **kwargs):  # fmt: skip
+        """Results one by one, in part order (lets callers stream them to disk). ``part_kwargs[k]()``:
+        more keyword arguments for part ``k`` only, loaded just before it runs."""
+        for k, p in enumerate(parts):
+            yield fn(p, **kwargs, **(part_kwargs[k]() if part_kwargs else {}))
 
     def close(self) -> None:
         pass
@@ -75,9 +78,12 @@ class RayEngine:
                 os.chmod(self._tmp, 0o700)  # Ray opens its temp dir to everyone (0777); nothing under it is for others
         self.cpus = int(ray.cluster_resources().get("CPU", 1))
 
-    def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs) -> list:
+    def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
+                   **kwargs) -> list:  # fmt: skip
+        """As :meth:`LocalEngine.map_tables`; each part's own keyword arguments go into the object store."""
         import ray
 
+        parts = list(parts)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         # a block per part, each tagged with its part number so results can be put back in order
@@ -86,10 +92,11 @@ class RayEngine:
             return []
         ds = ray.data.from_arrow(tagged)
         shared = ray.put(kwargs)
+        own = {k: ray.put(part_kwargs[k]()) for k, p in enumerate(parts) if p.num_rows} if part_kwargs else {}
 
         def run(batch: pa.Table) -> pa.Table:
-            kw = ray.get(shared)
             part = batch.column("_part")[0].as_py()
+            kw = {**ray.get(shared), **(ray.get(own[part]) if own else {})}
             out = fn(batch.drop_columns(["_part"]), **kw)
             tables = out if isinstance(out, dict) else {"out": out}
             # pack every output table into one serialised row so heterogeneous outputs travel together
@@ -121,8 +128,9 @@ class RayEngine:
             by_part[r["_part"]] = tables if list(tables) != ["out"] else tables["out"]
         return [by_part[k] for k in sorted(by_part)]
 
-    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], **kwargs):
-        yield from self.map_tables(fn, parts, **kwargs)
+    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
+                    **kwargs):  # fmt: skip
+        yield from self.map_tables(fn, parts, part_kwargs, **kwargs)
 
     def close(self) -> None:
         for k, v in self._env.items():

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +33,9 @@ from mmdata.schema import RECORD_SCHEMA
 # the Record columns a build uses (``extra`` and ``answers`` stay in the cache for inspection tools)
 BUILD_COLUMNS = ("dataset", "task", "split", "record_id", "image", "images", "language", "question", "answer", "choices", "answer_idx",
                  "bbox", "phrase", "caption", "context", "turns")  # fmt: skip
+# the columns a build holds in memory for every Record (grouping, dedup bookkeeping, counts); the
+# rest stay in the ingest cache's Parquet file and are read per source or per render part
+LIGHT_COLUMNS = ("dataset", "task", "record_id", "image.path")
 QUARANTINE_SCHEMA = pa.schema([("dataset", pa.string()), ("record_id", pa.string()), ("file", pa.string()), ("image", pa.string()),
                                ("kind", pa.string()), ("reason", pa.string())])  # fmt: skip
 
@@ -39,7 +43,7 @@ QUARANTINE_SCHEMA = pa.schema([("dataset", pa.string()), ("record_id", pa.string
 @dataclass
 class Ingested:
     dataset: str
-    table: pa.Table  # Records after split/language filters and task override
+    table: pa.Table  # Records after split/language filters and task override: the LIGHT_COLUMNS only
     key: str  # the ingest cache key (content of annotations, image listing, adapter code)
     image_root: str
     files: list[str]
@@ -47,6 +51,30 @@ class Ingested:
     quarantined: list[dict] = field(default_factory=list)
     filtered: int = 0  # valid records left out by the source's split / languages filters
     from_cache: bool = False
+    path: Path | None = None  # the cached Records (records.parquet); None: ``table`` is all there is
+    rows: np.ndarray | None = None  # the file rows ``table`` holds, in order (None: every row)
+
+    def file_rows(self, k: np.ndarray | None = None) -> np.ndarray:
+        """Rows of the Parquet file for rows ``k`` of ``table`` (all of them when None)."""
+        if k is None:
+            return np.arange(self.table.num_rows, dtype=np.int64) if self.rows is None else self.rows
+        return np.asarray(k, np.int64) if self.rows is None else self.rows[k]
+
+    def read(self, columns: list[str]) -> pa.Table:
+        """Some Record columns of the rows ``table`` holds, in its order, read from the cache file."""
+        if self.path is None:
+            return self.table.select(columns)
+        t = read_parquet(self.path, columns=columns)
+        if self.rows is not None:
+            t = t.take(pa.array(self.rows, pa.int64()))
+        return t.combine_chunks()
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the rows of ``table`` where ``mask`` is true (decontamination)."""
+        if bool(mask.all()):
+            return
+        self.rows = self.file_rows()[mask]
+        self.table = self.table.filter(pa.array(mask))
 
     @property
     def image_losses(self) -> int:
@@ -108,26 +136,30 @@ def ingest(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None,
     if inputs is None:
         inputs = source_inputs(spec, path, listings)
     entry = cache.run("ingest", inputs, lambda tmp: _read_source(spec, path, images, tmp), label=f"ingest {spec.dataset}")
-    table = read_parquet(entry.path / "records.parquet", columns=list(BUILD_COLUMNS))
+    cached = entry.path / "records.parquet"
+    filters = (["split"] if spec.split != "*" else []) + (["language"] if spec.languages else [])
+    table = read_parquet(cached, columns=[*LIGHT_COLUMNS, *filters])
     quarantined = read_parquet(entry.path / "quarantine.parquet").to_pylist()
     read = orjson.loads((entry.path / "read.json").read_bytes())["records_read"]
     n = table.num_rows
+    keep = None
     if spec.split != "*":
-        table = _keep(table, pc.equal(table.column("split"), spec.split))
+        keep = pc.equal(table.column("split"), spec.split)
     if spec.languages:
-        table = _keep(table, pc.is_in(table.column("language"), value_set=pa.array(spec.languages)))
+        lang = pc.is_in(table.column("language"), value_set=pa.array(spec.languages))
+        keep = lang if keep is None else pc.and_kleene(keep, lang)
+    rows = None
+    if keep is not None:
+        mask = keep.to_numpy(zero_copy_only=False) if keep.null_count == 0 else pc.fill_null(keep, False).to_numpy(zero_copy_only=False)
+        if not mask.all():
+            rows = np.flatnonzero(mask).astype(np.int64)
+            table = table.filter(pa.array(mask))
+        table = table.drop_columns(filters)
     if spec.task:
         table = table.set_column(table.schema.get_field_index("task"), "task", pa.array([spec.task] * table.num_rows, pa.string()))
     files = [os.fspath(f) for f in src.get(spec.dataset).files(path)]
-    return Ingested(spec.dataset, table, entry.key, os.fspath(images.resolve()), files, read, quarantined, n - table.num_rows, entry.hit)
-
-
-def _keep(table: pa.Table, mask: pa.ChunkedArray) -> pa.Table:
-    """``table.filter(mask)``, without copying every column when the filter keeps every row (most
-    sources hold only the split a recipe asks for)."""
-    if mask.null_count == 0 and pc.all(mask).as_py() is not False:
-        return table
-    return table.filter(mask)
+    return Ingested(spec.dataset, table, entry.key, os.fspath(images.resolve()), files, read, quarantined, n - table.num_rows, entry.hit,
+                    path=cached, rows=rows)  # fmt: skip
 
 
 def check_losses(ing: Ingested, policy: Images) -> None:

@@ -18,8 +18,11 @@ parts and produce the same bytes.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +39,12 @@ from mmdata.recipe.ingest import ingest as ingest_source
 from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, merge_groups
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
 from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, content_hash, write_hf
-from mmdata.recipe.render import render_items
+from mmdata.recipe.render import RECORD_COLUMNS, render_items
+from mmdata.recipe.scatter import local_positions, read_part, scatter
 from mmdata.recipe.templates import NATIVE_TASKS
 from mmdata.schema import RECORD_SCHEMA
 
+RENDER_COLUMNS = ["dataset", *RECORD_COLUMNS]  # what render reads of a Record (dataset: for error messages)
 PART_ROWS = 200_000  # records per merge partition (split only at group boundaries)
 RENDER_ROWS = 50_000  # items per render partition
 
@@ -113,12 +118,22 @@ def ingest(state: BuildState) -> None:
             state.advance(t)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    # one chunk per column and source (render gathers rows chunk by chunk: render.take_rows); the
-    # combined table shares the sources' buffers, so the Records are held once
+    # only the light columns of every Record are held (ingest.LIGHT_COLUMNS); the rest stay in the
+    # ingest cache's Parquet files, read one source at a time (dedup text) or one render part at a
+    # time (render). The combined table shares the sources' buffers
     for i in state.ingested:
         i.table = i.table.combine_chunks()
+    _records_from_sources(state)
+
+
+def _records_from_sources(state: BuildState) -> None:
     state.by_source = [i.table for i in state.ingested]
-    state.records = pa.concat_tables(state.by_source) if state.ingested else RECORD_SCHEMA.empty_table()
+    state.records = pa.concat_tables(state.by_source) if state.ingested else _light_empty()
+
+
+def _light_empty() -> pa.Table:
+    image = pa.struct([RECORD_SCHEMA.field("image").type.field("path")])
+    return pa.schema([*(RECORD_SCHEMA.field(c) for c in ("dataset", "task", "record_id")), pa.field("image", image)]).empty_table()
 
 
 # ------------------------------------------------------------------------------------------ 2.
@@ -128,12 +143,14 @@ def decontaminate(state: BuildState) -> None:
     r = state.recipe
     if not r.decontaminate:
         return
-    from mmdata.recipe.decontam import decontaminate as run
+    from mmdata.recipe.decontam import decontaminate_masks
 
     paths = [r.resolved_path(p, state.base) for p in r.decontaminate]
-    state.records, state.decon = run(state.records, paths, r.decontaminate_by)
-    col = state.records.column("dataset")
-    state.by_source = [state.records.filter(pc.equal(col, s.dataset)) for s in r.active_sources]
+    tables = (i.read(["dataset", "image", "question"]) for i in state.ingested)  # one source at a time
+    masks, state.decon = decontaminate_masks(tables, paths, r.decontaminate_by)
+    for i, keep in zip(state.ingested, masks, strict=True):
+        i.keep(keep)
+    _records_from_sources(state)
 
 
 # ------------------------------------------------------------------------------------------ 3.
@@ -150,49 +167,59 @@ def _unsliced(t: pa.Table) -> pa.Table:
     return t
 
 
-def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
+_DEDUP_TEXT = ["question", "answer", "bbox", "phrase", "caption"]
+
+
+def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]], read_text=None) -> pl.DataFrame:
     """One row per Record: its group, position, dedup key (only where exact dedup runs) and dedup text
-    (only where semantic dedup runs). Text is normalised only for the sources that need it."""
+    (only where semantic dedup runs). Text is normalised only for the sources that need it, and read
+    (``read_text(k, columns)``: those columns of table ``k``'s rows) only for them, one at a time."""
     frames, offset = [], 0
-    for t in tables:
-        if t.num_rows == 0:
-            continue
-        ds = t.column("dataset")[0].as_py()
-        turns, dedup = per_source[ds]
-        # only the image path (not its hash and size) travels into the work table
-        path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
-        df = pl.from_arrow(pa.table({"dataset": t.column("dataset"), "task": t.column("task"), "record_id": t.column("record_id"), "image": path}))
-        native = df["task"][0] in NATIVE_TASKS
-        img = pl.col("image")
-        df = df.with_columns(
-            pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
-            group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
-            pl.when(img.is_null()).then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
-            .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
-            max_turns=pl.lit(1 if native else turns, pl.Int32),
-            dedup=pl.lit("none" if native else dedup),
-        ).drop("image")  # fmt: skip
-        dkey = stext = pl.lit(None, pl.Utf8)
-        if not native and dedup != "none":
-            task = df["task"][0]
-            text = pl.from_arrow(_unsliced(t.select(["question", "answer", "bbox", "phrase", "caption"])))
-            box = bbox_key_expr(pl.col("bbox"))
-            if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
-                key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
-            elif task in ("rec", "reg"):
-                key, sem = box, pl.concat_str([norm_expr(pl.col("phrase")), box], separator=" ")
-            elif task == "caption":
-                key = sem = norm_expr(pl.col("caption"))
-            else:
-                key = sem = pl.lit(None, pl.Utf8)
-            cols = text.select((key if dedup == "exact" else pl.lit(None, pl.Utf8)).alias("dkey"),
-                               (sem if dedup == "semantic" else pl.lit(None, pl.Utf8)).alias("stext"))  # fmt: skip
-            df = pl.concat([df, cols], how="horizontal")
-        else:
-            df = df.with_columns(dkey.alias("dkey"), stext.alias("stext"))
-        frames.append(df)
+    for k, t in enumerate(tables):
+        if t.num_rows:
+            frames.append(_source_work(t, offset, per_source, None if read_text is None else partial(read_text, k)))
         offset += t.num_rows
     return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def _source_work(t: pa.Table, offset: int, per_source: dict[str, tuple[int, str]], read_text=None) -> pl.DataFrame:
+    """:func:`_work_table` of one source's (non-empty) table, whose first record is at ``offset``."""
+    ds = t.column("dataset")[0].as_py()
+    turns, dedup = per_source[ds]
+    # only the image path (not its hash and size) travels into the work table
+    path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
+    df = pl.from_arrow(pa.table({"dataset": t.column("dataset"), "task": t.column("task"), "record_id": t.column("record_id"), "image": path}))
+    native = df["task"][0] in NATIVE_TASKS
+    img = pl.col("image")
+    df = df.with_columns(
+        pos=pl.int_range(offset, offset + df.height, dtype=pl.Int64),
+        group=pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]) if native else
+        pl.when(img.is_null()).then(pl.concat_str([pl.col("dataset"), pl.lit("#"), pl.col("record_id")]))
+        .otherwise(pl.concat_str([pl.col("dataset"), pl.lit("/"), img])),
+        max_turns=pl.lit(1 if native else turns, pl.Int32),
+        dedup=pl.lit("none" if native else dedup),
+    ).drop("image")  # fmt: skip
+    dkey = stext = pl.lit(None, pl.Utf8)
+    if not native and dedup != "none":
+        task = df["task"][0]
+        src = t.select(_DEDUP_TEXT) if read_text is None else read_text(_DEDUP_TEXT)
+        text = pl.from_arrow(_unsliced(src))
+        del src
+        box = bbox_key_expr(pl.col("bbox"))
+        if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
+            key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
+        elif task in ("rec", "reg"):
+            key, sem = box, pl.concat_str([norm_expr(pl.col("phrase")), box], separator=" ")
+        elif task == "caption":
+            key = sem = norm_expr(pl.col("caption"))
+        else:
+            key = sem = pl.lit(None, pl.Utf8)
+        cols = text.select((key if dedup == "exact" else pl.lit(None, pl.Utf8)).alias("dkey"),
+                           (sem if dedup == "semantic" else pl.lit(None, pl.Utf8)).alias("stext"))  # fmt: skip
+        df = pl.concat([df, cols], how="horizontal")
+    else:
+        df = df.with_columns(dkey.alias("dkey"), stext.alias("stext"))
+    return df
 
 
 def _partitions(work: pl.DataFrame) -> list[pa.Table]:
@@ -217,39 +244,58 @@ def _partitions(work: pl.DataFrame) -> list[pa.Table]:
 
 
 def group_dedup(state: BuildState) -> None:
+    """Source by source (groups never span datasets), so the work table of one source is held at a
+    time; in dataset name order, the order the merged parts' drops and pairs are written in."""
     r = state.recipe
     per_source = {}
     for s in r.active_sources:
         turns = s.max_turns or r.multiturn.max_turns
         # Honeybee dedups only while merging (nturn > 1); a source's own `dedup` key overrides
         per_source[s.dataset] = (turns, s.dedup or (r.multiturn.dedup if turns > 1 else "none"))
-    work = _work_table(state.by_source, per_source)
-    emb = None
-    sem_mask = work["stext"].is_not_null() if work.height else pl.Series([], dtype=pl.Boolean)
-    if sem_mask.any():
+    tables = state.by_source
+    offsets = np.concatenate([[0], np.cumsum([t.num_rows for t in tables])]).astype(np.int64).tolist()
+
+    def work_of(k: int) -> pl.DataFrame:
+        return _source_work(tables[k], offsets[k], per_source, partial(lambda k, cols: state.ingested[k].read(cols), k))
+
+    live = [k for k, t in enumerate(tables) if t.num_rows]
+    semantic = [k for k in live if per_source[tables[k].column("dataset")[0].as_py()][1] == "semantic"]
+    emb = index = None
+    # the embedded strings: every unique dedup text of every source, sorted (one embedding call)
+    texts = pl.concat([w.filter(w["stext"].is_not_null())["stext"].unique() for w in map(work_of, semantic)]).unique().sort().to_list() if semantic else []
+    if texts:
         from mmdata.recipe.embed import EmbeddingCache
 
-        texts = work.filter(sem_mask)["stext"].unique(maintain_order=True).sort().to_list()
         cache = EmbeddingCache(r.multiturn.embedder)
         t = state.task(f"embedding {len(texts):,} unique strings", len(texts))
         emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
         index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
-        work = work.join(index, on="stext", how="left").with_columns(
-            pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
-        ).sort("pos")
         state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts),
                            "embedded_now": cache.embedded, "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
-    elif work.height:
-        work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
-    parts = _partitions(work) if work.height else []
-    del work  # the parts hold what merging needs
-    t = state.task("group, dedup, chunk", 1)
-    merged = state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine)
-    state.advance(t)
-    state.drops = pa.concat_tables([m["drops"] for m in merged] or [DROP_SCHEMA.empty_table()])
-    state.pairs = pa.concat_tables([m["pairs"] for m in merged] or [PAIR_SCHEMA.empty_table()])
-    items = pl.from_arrow(pa.concat_tables([m["items"].drop_columns(["group"]) for m in merged])) if merged else pl.DataFrame()
-    del merged, parts
+    del texts
+    t = state.task("group, dedup, chunk", len(live))
+    items_parts, drops, pairs = [], [], []
+    for k in sorted(live, key=lambda k: tables[k].column("dataset")[0].as_py()):
+        work = work_of(k)
+        if index is not None:
+            sem_mask = work["stext"].is_not_null()
+            work = work.join(index, on="stext", how="left").with_columns(
+                pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
+            ).sort("pos")
+        else:
+            work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
+        parts = _partitions(work)
+        del work  # the parts hold what merging needs
+        for m in state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine):
+            items_parts.append(m["items"].drop_columns(["group"]))
+            drops.append(m["drops"])
+            pairs.append(m["pairs"])
+        del parts
+        state.advance(t)
+    state.drops = pa.concat_tables(drops or [DROP_SCHEMA.empty_table()])
+    state.pairs = pa.concat_tables(pairs or [PAIR_SCHEMA.empty_table()])
+    items = pl.from_arrow(pa.concat_tables(items_parts)) if items_parts else pl.DataFrame()
+    del items_parts
     # items grouped by dataset in recipe order (file order inside), so a dataset's k-th item is row start[d] + k
     names = [s.dataset for s in r.active_sources]
     if items.height:
@@ -306,11 +352,40 @@ def balance(state: BuildState) -> None:
 
 
 def render(state: BuildState) -> None:
-    r = state.recipe
     sampled = state.sampled
     cols = ["j", "dataset", "task", "positions", "record_ids", "dedup_dropped"]
-    parts = [sampled.slice(k, RENDER_ROWS).select(cols).to_arrow() for k in range(0, sampled.height, RENDER_ROWS)]
-    t = state.task(f"render {sampled.height:,} items", len(parts))
+    starts = list(range(0, sampled.height, RENDER_ROWS))
+    # each part renders from its own Records only: scattered from the ingest cache into one file per
+    # part, its items' positions renumbered into that file (scatter.py). Parts are cut one at a time,
+    # as they render; what the scatter needs of all of them is the positions each part reads
+    flat = sampled["positions"].to_arrow()
+    flat = (flat.combine_chunks() if isinstance(flat, pa.ChunkedArray) else flat).flatten().to_numpy()
+    ends = np.cumsum(sampled["positions"].list.len().to_numpy().astype(np.int64))
+    cuts = np.concatenate([[0], ends[np.array([*starts[1:], sampled.height], np.int64) - 1]]) if starts else [0]
+    needs = [np.unique(flat[cuts[k]:cuts[k + 1]]) for k in range(len(starts))]
+    del flat, ends
+
+    def parts():
+        for k in starts:
+            p = sampled.slice(k, RENDER_ROWS).select(cols).to_arrow()
+            yield p.set_column(p.schema.get_field_index("positions"), "positions", local_positions(p.column("positions"))[1])
+
+    spill = Path(tempfile.mkdtemp(prefix="mmdata-render-"))
+    try:
+        files = scatter(state.ingested, needs, RENDER_COLUMNS, spill)
+        del needs
+        _render_parts(state, parts(), len(starts), [partial(_part_records, f) for f in files])
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _part_records(path: Path) -> dict:
+    return {"records": read_part(path)}
+
+
+def _render_parts(state: BuildState, parts, n_parts: int, records: list) -> None:
+    r = state.recipe
+    t = state.task(f"render {state.sampled.height:,} items", n_parts)
     shards = ShardWriter(state.tmp, r.output.shard_rows)
     llava = LlavaWriter(state.tmp, state.image_roots) if "llava" in r.output.formats else None
     from mmdata.recipe.report import prefetch
@@ -332,7 +407,7 @@ def render(state: BuildState) -> None:
     # while part k + 1 renders; at most one part waits to be written, so memory stays one part deep
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-sink") as pool:
         pending = None
-        for part in state.engine.imap_tables(render_items, parts, records=state.records, policy=r.templates,
+        for part in state.engine.imap_tables(render_items, parts, records, policy=r.templates,
                                              templates_dir=state.templates_dir, seed=r.seed):  # fmt: skip
             if pending is not None:
                 pending.result()

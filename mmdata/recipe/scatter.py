@@ -1,0 +1,93 @@
+"""The Records each render part reads, scattered from the ingest cache into one file per part.
+
+The build holds only the light columns of every Record (:data:`mmdata.recipe.ingest.LIGHT_COLUMNS`).
+A render part (items in training order, so records from anywhere in every source) needs the heavy
+ones (texts, choices, turns, images) of its own records only. :func:`scatter` reads every source's
+cached Parquet file once, row group by row group (skipping row groups no part reads), and appends
+each needed row to the file of every part that reads it; a part's file holds its records in
+position order, so a part renders from a small table of its own (:func:`read_part`) with its
+items' positions renumbered into it (:func:`local_positions`). Memory stays one row group deep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from mmdata.schema import RECORD_SCHEMA
+
+_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+
+
+def local_positions(positions: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """A part's item ``positions`` lists → (its records' global positions, unique and ascending;
+    the same lists with every position replaced by its index in that array)."""
+    lists = positions.combine_chunks() if isinstance(positions, pa.ChunkedArray) else positions
+    flat = lists.flatten().to_numpy().astype(np.int64)
+    uniq = np.unique(flat)
+    local = pa.array(np.searchsorted(uniq, flat).astype(np.int64))
+    off = lists.offsets.to_numpy()
+    cls = pa.LargeListArray if pa.types.is_large_list(lists.type) else pa.ListArray
+    return uniq, cls.from_arrays(pa.array(off - off[0], lists.offsets.type), local)
+
+
+def scatter(sources: list, parts: list[np.ndarray], columns: list[str], folder: Path) -> list[Path]:
+    """``sources``: the build's :class:`~mmdata.recipe.ingest.Ingested`, in recipe order (global
+    position = offset of the source + row of its ``table``); ``parts[k]``: the unique ascending global
+    positions part ``k`` reads. Writes ``folder/part-k.arrow`` (``columns`` of those rows, in that
+    order) for every part and returns the paths."""
+    schema = pa.schema([RECORD_SCHEMA.field(c) for c in columns])
+    paths = [folder / f"part-{k:05d}.arrow" for k in range(len(parts))]
+    pos = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    part = np.repeat(np.arange(len(parts), dtype=np.int64), [len(p) for p in parts])
+    order = np.lexsort((part, pos))  # by position, then part
+    pos, part = pos[order], part[order]
+    writers = [ipc.new_file(p, schema, options=_OPTIONS) for p in paths]
+    try:
+        offset = 0
+        for src in sources:
+            n = src.table.num_rows
+            a, b = np.searchsorted(pos, [offset, offset + n])
+            if a < b:
+                rows = src.file_rows(pos[a:b] - offset)  # ascending file rows
+                for table, idx, who in _chunks(src, columns, rows, part[a:b]):
+                    by_part = np.argsort(who, kind="stable")  # positions stay ascending within a part
+                    taken = table.take(pa.array(idx[by_part], pa.int64()))
+                    if taken.schema != schema:
+                        taken = taken.cast(schema)
+                    who = who[by_part]
+                    cuts = np.flatnonzero(np.r_[True, who[1:] != who[:-1], True])
+                    for s, e in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+                        writers[int(who[s])].write_table(taken.slice(s, e - s))
+            offset += n
+    finally:
+        for w in writers:
+            w.close()
+    return paths
+
+
+def _chunks(src, columns: list[str], rows: np.ndarray, who: np.ndarray):
+    """(table, row indices into it, part of each row) for every row group of the source's file that
+    holds some of ``rows`` (ascending file rows)."""
+    if src.path is None:  # a table built in memory (no cache file)
+        yield src.table.select(columns), rows, who
+        return
+    with pq.ParquetFile(src.path) as f:
+        meta = f.metadata
+        start = 0
+        for g in range(meta.num_row_groups):
+            end = start + meta.row_group(g).num_rows
+            a, b = np.searchsorted(rows, [start, end])
+            if a < b:
+                yield f.read_row_group(g, columns=columns), rows[a:b] - start, who[a:b]
+            start = end
+
+
+def read_part(path: Path) -> pa.Table:
+    """One part's Records, one chunk per column."""
+    with pa.OSFile(str(path)) as f:
+        return ipc.open_file(f).read_all().combine_chunks()
