@@ -105,3 +105,21 @@ def test_killed_build_leaves_nothing_and_rerun_matches(tiny_world, tmp_path):
     assert not list(tmp_path.glob(".mix.*.partial"))
     clean = build(r, tmp_path / "clean")
     assert res.manifest["content_hash"] == clean.manifest["content_hash"]
+
+
+def test_mmdata_sets_the_allocators_before_polars_and_pyarrow_load():
+    """Freed memory goes back to the system (the build's peak RSS, reports/perf.md): importing mmdata
+    first sets both allocators' options, and a value the user set is kept."""
+    import os
+    import subprocess
+    import sys
+
+    # (polars prepends its own defaults to _RJEM_MALLOC_CONF when it loads; jemalloc keeps the last value)
+    code = ("import mmdata, os; conf = os.environ['_RJEM_MALLOC_CONF']; import pyarrow as pa, polars; "
+            "print(pa.default_memory_pool().backend_name, conf, os.environ['_RJEM_MALLOC_CONF'].endswith(conf))")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "_RJEM_MALLOC_CONF")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["system", "dirty_decay_ms:0,muzzy_decay_ms:0", "True"]
+    mine = subprocess.run([sys.executable, "-c", code], env={**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc", "_RJEM_MALLOC_CONF": "x:1"},
+                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert mine[1] == "x:1" and mine[0] in ("jemalloc", "mimalloc", "system")
