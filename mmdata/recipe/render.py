@@ -100,35 +100,11 @@ def _interleave(user: pa.Array, assistant: pa.Array, at: np.ndarray, lens: np.nd
     return pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([role, content], fields=list(TURN)))
 
 
-def take_rows(records: pa.Table, cols: list[str], pos: np.ndarray) -> pa.Table:
-    """``records.select(cols).take(pos)``, chunk by chunk. The build's Record table is one chunk per
-    source; Arrow's ``take`` over several chunks concatenates them first, every call. Here each chunk
-    serves its own rows and one more ``take`` restores the order, so only the rows asked for are copied."""
-    t = records.select(cols)
-    n_chunks = t.column(0).num_chunks if t.num_columns else 0
-    if n_chunks <= 1 or not t.num_columns or any(t.column(c).num_chunks != n_chunks for c in range(t.num_columns)):
-        return t.take(pa.array(pos, pa.int64()))
-    lens = np.array([len(c) for c in t.column(0).chunks], np.int64)
-    bounds = np.concatenate([[0], np.cumsum(lens)])
-    which = np.searchsorted(bounds, pos, side="right") - 1
-    order = np.argsort(which, kind="stable")
-    cut = np.searchsorted(which[order], np.arange(n_chunks + 1))
-    parts = []
-    for k in range(n_chunks):
-        a, b = cut[k], cut[k + 1]
-        if a == b:
-            continue
-        chunk = pa.Table.from_arrays([t.column(c).chunk(k) for c in range(t.num_columns)], names=t.column_names)
-        parts.append(chunk.take(pa.array(pos[order[a:b]] - bounds[k], pa.int64())))
-    inverse = np.empty(len(order), np.int64)
-    inverse[order] = np.arange(len(order))
-    return pa.concat_tables(parts).combine_chunks().take(pa.array(inverse)) if parts else t.slice(0, 0)
-
-
 def take_frame(records: pa.Table, cols: list[str], pos: np.ndarray) -> pl.DataFrame:
-    """:func:`take_rows` as a polars frame: each source chunk serves its own rows, and the order is
-    restored by a polars gather after the conversion, which moves only string views, where a second
-    Arrow ``take`` (and the concatenation before it) would copy every string twice more."""
+    """``records.select(cols).take(pos)`` as a polars frame, chunk by chunk. The build's Record table is
+    one chunk per source, and Arrow's ``take`` over several chunks concatenates them first, every call;
+    here each chunk serves its own rows, and the order is restored by a polars gather after the
+    conversion, which moves only string views (a second Arrow ``take`` would copy every string again)."""
     t = records.select(cols)
     n_chunks = t.column(0).num_chunks if t.num_columns else 0
     if n_chunks <= 1 or not t.num_columns or any(t.column(c).num_chunks != n_chunks for c in range(t.num_columns)):
@@ -165,7 +141,7 @@ def _required_error(records: pa.Table, pos: np.ndarray, task: np.ndarray) -> Non
         for k in keys:
             bad = np.flatnonzero(of_task & null[k])
             if len(bad):
-                row = take_rows(records, ["dataset", "record_id"], np.array([pos[bad[0]]])).to_pylist()[0]
+                row = take_frame(records, ["dataset", "record_id"], np.array([pos[bad[0]]])).to_dicts()[0]
                 raise MmdataError(f"a {t} record needs '{k}'", file=row["dataset"], record=row["record_id"], field=k)
 
 
