@@ -5,7 +5,8 @@
    (symmetric InfoNCE with a learned temperature; a small CLIP text tower that is then discarded),
    with scene-graph supervision beside it (:class:`SceneHeads`, also discarded): captions alone let
    the encoder tell a batch's images apart by colours and background and ignore shapes and counts,
-   which a real pretrained CLIP does see;
+   which a real pretrained CLIP does see (shapes stay weak at the tiny scale even so: measured in
+   ``reports/ablations/tiny-config.md``);
 3. causal-LM pretraining of the Llama on world text (captions, descriptions, questions and answers).
 
 The world is the one the preset names (``stage0.world_size`` / ``world_seed``), generated on demand
