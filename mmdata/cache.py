@@ -44,6 +44,7 @@ VERSIONS: dict[str, str] = {
     "ingest": "3",  # a source read through its adapter → Record Parquet
     "embeddings": "1",  # sentence vectors of unique strings
     "static-embedder": "1",  # a static embedding model distilled from the bundled MiniLM (model2vec)
+    "static-calibration": "1",  # token weights + map fitted to MiniLM on a mixture's strings
     "extracted": "1",  # images embedded in parquet sources, written out by content
     "stage0": "1",  # world backbones (tokenizer, CLIP, LM)
     "tokenizer": "1",  # a discrete visual tokenizer trained on the fly

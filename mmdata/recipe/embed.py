@@ -10,6 +10,16 @@ Two embedders (recipe key ``multiturn.embedder``):
   an entry of the content cache (kind ``static-embedder``) keyed by the MiniLM's weights digest and
   the distillation settings, so it is made once per machine (about 90 s) and then loaded.
 
+  A build then *calibrates* it on the mixture it dedups (:func:`calibrate`): MiniLM embeds an even
+  sample of the mixture's unique strings (at most :data:`CALIBRATION_STRINGS`), and a weight per
+  token plus a linear map into MiniLM's space are fitted so that the static sentence vector points
+  where MiniLM's does (cosine loss, :data:`CALIBRATION_STEPS` full-batch Adam steps, about 10 s).
+  The fit learns which words carry a question's meaning here ("triangle", "blue") and which a
+  paraphrase may swap ("picture" for "image"), which the distilled table alone weighs by a generic
+  word-frequency rule. The result is still a table of token vectors (the weights and the map folded
+  in), so it embeds as fast; it is a cache entry (kind ``static-calibration``) keyed by the
+  distilled model, the teacher and the sample's strings.
+
 Each unique normalised string is embedded once. Vectors are stored as entries of the content cache
 (:func:`mmdata.cache.run`, kind ``embeddings``) keyed by the embedder's fingerprint (a digest of its
 weights) and the strings they hold; a build first reads every entry of its embedder, so rebuilding a
@@ -32,6 +42,10 @@ EmbedderName = Literal["minilm", "static"]
 EMBEDDERS: tuple[str, ...] = get_args(EmbedderName)
 MODEL_ID = "all-MiniLM-L6-v2"  # the teacher (and the ``minilm`` embedder)
 STATIC_DIMS = 256  # PCA dimensions of the distilled static model
+# calibration of the static model on a mixture's strings (reports/perf.md: chosen on the tune half)
+CALIBRATION_STRINGS = 4096  # strings of the mixture MiniLM embeds as the teacher's answers
+CALIBRATION_STEPS = 300  # full-batch Adam steps (150, 200, 300 and 450 tried; 300 had the best tune-half recall)
+CALIBRATION_LR = 1e-2
 
 
 @cache
@@ -87,20 +101,86 @@ def _static():
     return StaticModel.from_pretrained(str(static_model_dir()))
 
 
+def calibration_sample(texts: list[str]) -> list[str]:
+    """An even sample of ``texts`` (sorted unique strings): at most :data:`CALIBRATION_STRINGS`."""
+    return texts[:: max(1, -(-len(texts) // CALIBRATION_STRINGS))][:CALIBRATION_STRINGS]
+
+
+def _fit_calibration(sample: list[str], teacher: np.ndarray, tmp: Path) -> None:
+    """Fit a log-weight per token and a linear map (static dims → MiniLM's 384) so that the weighted
+    sum of the sample's token vectors, mapped, has MiniLM's direction; write them to
+    ``calibration.npz``. Deterministic: fixed initial map, full batch, no sampling."""
+    import torch
+
+    sm = _static()
+    table = torch.from_numpy(np.asarray(sm.embedding, dtype=np.float32))
+    ids = sm.tokenize(sample)
+    flat = torch.tensor([i for x in ids for i in x], dtype=torch.long)
+    offsets = torch.tensor(np.concatenate([[0], np.cumsum([len(x) for x in ids])[:-1]]), dtype=torch.long)
+    target = torch.from_numpy(teacher)
+    g = torch.Generator().manual_seed(0)
+    log_w = torch.zeros(table.shape[0], requires_grad=True)
+    proj = (torch.randn(table.shape[1], teacher.shape[1], generator=g) * table.shape[1] ** -0.5).requires_grad_(True)
+    opt = torch.optim.Adam([log_w, proj], lr=CALIBRATION_LR)
+    for _ in range(CALIBRATION_STEPS):
+        opt.zero_grad()
+        pooled = torch.nn.functional.embedding_bag(flat, table, offsets, mode="sum", per_sample_weights=log_w.exp()[flat])
+        y = torch.nn.functional.normalize(pooled @ proj, dim=-1)
+        (1 - (y * target).sum(-1)).mean().backward()
+        opt.step()
+    np.savez(tmp / "calibration.npz", log_weight=log_w.detach().numpy(), projection=proj.detach().numpy())
+
+
+def calibrate(pool: list[str]) -> Path:
+    """The calibration entry for a mixture whose unique dedup strings are ``pool`` (sorted): MiniLM
+    embeds :func:`calibration_sample` of it (through its embedding cache), then the fit runs once per
+    sample (content cache)."""
+    from mmdata import cache as content
+
+    sample = calibration_sample(pool)
+    teacher = EmbeddingCache("minilm").embed(sample)
+    inputs = {"static": content.tree_digest(static_model_dir()), "teacher": minilm_fingerprint(),
+              "sample": hashlib.sha256(b"".join(map(text_key, sample))).hexdigest(), "steps": CALIBRATION_STEPS,
+              "lr": CALIBRATION_LR}  # fmt: skip
+    entry = content.run("static-calibration", inputs, lambda tmp: _fit_calibration(sample, teacher, tmp),
+                        label=f"static embedder calibrated on {len(sample):,} strings")  # fmt: skip
+    return entry.path
+
+
+@cache
+def _calibrated(folder: Path):
+    """The static model with the calibration folded in: row t of the table is exp(w_t)·v_t·P, so the
+    model's plain mean of token rows is the fitted sentence vector (up to its norm)."""
+    from model2vec import StaticModel
+
+    base = _static()
+    with np.load(folder / "calibration.npz", allow_pickle=False) as z:
+        table = (np.asarray(base.embedding, np.float32) * np.exp(z["log_weight"])[:, None]) @ z["projection"]
+    return StaticModel(vectors=table.astype(np.float32), tokenizer=base.tokenizer, normalize=True, base_model_name=MODEL_ID)
+
+
 class Embedder:
     """One embedder: its name, the model id recorded in the manifest, dimension, fingerprint, and
-    ``encode(texts) → unit-norm float32 rows``."""
+    ``encode(texts) → unit-norm float32 rows``. ``Embedder("static", calibrated_on=pool)`` is the
+    static model calibrated on the strings ``pool`` (what a build uses); without ``calibrated_on``
+    it is the distilled model as is."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, calibrated_on: list[str] | None = None) -> None:
         if name not in EMBEDDERS:
             from mmdata.errors import MmdataError
 
             raise MmdataError(f"unknown embedder {name!r}; choose one of {', '.join(EMBEDDERS)}", field="multiturn.embedder")
         self.name = name
+        self.calibration: Path | None = None
+        self.calibration_strings = 0
         if name == "minilm":
             self.model_id, self.dim = MODEL_ID, 384
-        else:
+        elif calibrated_on is None:
             self.model_id, self.dim = f"static-{STATIC_DIMS}-from-{MODEL_ID}", STATIC_DIMS
+        else:
+            self.calibration = calibrate(calibrated_on)
+            self.calibration_strings = len(calibration_sample(calibrated_on))
+            self.model_id, self.dim = f"static-calibrated-from-{MODEL_ID}", 384
 
     @property
     def fingerprint(self) -> str:
@@ -108,13 +188,17 @@ class Embedder:
             return minilm_fingerprint()
         from mmdata import cache as content
 
-        return content.tree_digest(static_model_dir())
+        base = content.tree_digest(static_model_dir())
+        if self.calibration is None:
+            return base
+        return hashlib.sha256(f"{base}:{content.tree_digest(self.calibration)}".encode()).hexdigest()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self.name == "minilm":
             return _minilm().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+        model = _static() if self.calibration is None else _calibrated(self.calibration)
         # one process: model2vec would fork workers above 10,000 strings (start-up cost, memory per worker)
-        v = np.asarray(_static().encode(texts, batch_size=4096, use_multiprocessing=False), dtype=np.float32)
+        v = np.asarray(model.encode(texts, batch_size=4096, use_multiprocessing=False), dtype=np.float32)
         n = np.linalg.norm(v, axis=1, keepdims=True)
         return v / np.where(n > 0, n, 1.0)
 

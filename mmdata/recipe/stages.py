@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -264,14 +265,18 @@ def group_dedup(state: BuildState) -> None:
     # the embedded strings: every unique dedup text of every source, sorted (one embedding call)
     texts = pl.concat([w.filter(w["stext"].is_not_null())["stext"].unique() for w in map(work_of, semantic)]).unique().sort().to_list() if semantic else []
     if texts:
-        from mmdata.recipe.embed import EmbeddingCache
+        from mmdata.recipe.embed import Embedder, EmbeddingCache
 
-        cache = EmbeddingCache(r.multiturn.embedder)
+        t0 = time.perf_counter()
+        # the static model is calibrated on this mixture's strings (MiniLM on a sample of them, once)
+        embedder = Embedder(r.multiturn.embedder, calibrated_on=texts if r.multiturn.embedder == "static" else None)
+        cache = EmbeddingCache(embedder)
         t = state.task(f"embedding {len(texts):,} unique strings", len(texts))
         emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
         index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
-        state.emb_stats = {"model": cache.embedder.model_id, "embedder": cache.embedder.name, "unique_strings": len(texts),
-                           "embedded_now": cache.embedded, "cache_hits": cache.hits, "embed_seconds": cache.seconds}  # fmt: skip
+        state.emb_stats = {"model": embedder.model_id, "embedder": embedder.name, "unique_strings": len(texts),
+                           "calibration_strings": embedder.calibration_strings, "embedded_now": cache.embedded,
+                           "cache_hits": cache.hits, "embed_seconds": time.perf_counter() - t0}  # fmt: skip
     del texts
     t = state.task("group, dedup, chunk", len(live))
     items_parts, drops, pairs = [], [], []
