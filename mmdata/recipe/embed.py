@@ -147,6 +147,18 @@ def calibrate(pool: list[str]) -> Path:
     return entry.path
 
 
+def _calibration_arrays(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(folder / "calibration.npz", allow_pickle=False) as z:
+        return z["log_weight"], z["projection"]
+
+
+@cache
+def calibration_digest(folder: Path) -> str:
+    """The fitted numbers' identity (the ``.npz`` container's bytes carry a write time; its arrays do not)."""
+    log_w, proj = _calibration_arrays(folder)
+    return hashlib.sha256(log_w.tobytes() + proj.tobytes()).hexdigest()
+
+
 @cache
 def _calibrated(folder: Path):
     """The static model with the calibration folded in: row t of the table is exp(w_t)·v_t·P, so the
@@ -154,8 +166,8 @@ def _calibrated(folder: Path):
     from model2vec import StaticModel
 
     base = _static()
-    with np.load(folder / "calibration.npz", allow_pickle=False) as z:
-        table = (np.asarray(base.embedding, np.float32) * np.exp(z["log_weight"])[:, None]) @ z["projection"]
+    log_w, proj = _calibration_arrays(folder)
+    table = (np.asarray(base.embedding, np.float32) * np.exp(log_w)[:, None]) @ proj
     return StaticModel(vectors=table.astype(np.float32), tokenizer=base.tokenizer, normalize=True, base_model_name=MODEL_ID)
 
 
@@ -191,7 +203,7 @@ class Embedder:
         base = content.tree_digest(static_model_dir())
         if self.calibration is None:
             return base
-        return hashlib.sha256(f"{base}:{content.tree_digest(self.calibration)}".encode()).hexdigest()
+        return hashlib.sha256(f"{base}:{calibration_digest(self.calibration)}".encode()).hexdigest()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if self.name == "minilm":

@@ -94,6 +94,15 @@ def test_static_embedder_deterministic_and_cached(tmp_path, monkeypatch, small_w
     again = embed.Embedder("static", calibrated_on=fit)  # same pool: the cached fit, the same bytes
     assert len(cache.entries("static-calibration")) == 1 and again.fingerprint == cal.fingerprint
     assert again.encode(held).tobytes() == v.tobytes()
+    # the fit is deterministic and its identity is the fitted numbers, not the .npz container (whose
+    # zip entries carry a write time, 2 s resolution): a refit elsewhere, later, has the same digest
+    import time
+
+    time.sleep(2.1)
+    refit = tmp_path / "refit"
+    refit.mkdir()
+    embed._fit_calibration(fit, embed.Embedder("minilm").encode(fit), refit)
+    assert embed.calibration_digest(refit) == embed.calibration_digest(cal.calibration)
     other = embed.Embedder("static", calibrated_on=held)
     assert other.fingerprint != cal.fingerprint and len(cache.entries("static-calibration")) == 2
 
