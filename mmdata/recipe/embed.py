@@ -101,6 +101,29 @@ def _static():
     return StaticModel.from_pretrained(str(static_model_dir()))
 
 
+SPELLED_WARN = 0.01  # share of a mixture's strings spelled letter by letter above which a static build warns
+
+
+def spelled_share(texts: list[str]) -> float:
+    """The share of ``texts`` the static model reads as letters rather than words: more than half of
+    a string's alphabetic word pieces are single letters, or its pieces cover under half of its characters
+    (characters missing from the vocabulary are dropped). MiniLM's English WordPiece vocabulary spells
+    Arabic and Russian letter by letter and drops most Chinese characters; a mean of letter vectors
+    makes unrelated sentences look alike (reports/perf.md: 93 % and 83 % of Arabic and Russian
+    non-paraphrases pass the threshold)."""
+    if not texts:
+        return 0.0
+    sm = _static()
+    spelled = 0
+    for text, ids in zip(texts, sm.tokenize(texts), strict=True):
+        pieces = [sm.tokens[i].removeprefix("##") for i in ids]
+        words = [x for x in pieces if x.isalpha()]  # digits and punctuation (box strings) are not words
+        letters = sum(len(x) == 1 for x in words)
+        if not pieces or 2 * letters > len(words) or 2 * sum(map(len, pieces)) < len(text.replace(" ", "")):
+            spelled += 1
+    return spelled / len(texts)
+
+
 def calibration_sample(texts: list[str]) -> list[str]:
     """An even sample of ``texts`` (sorted unique strings): at most :data:`CALIBRATION_STRINGS`."""
     return texts[:: max(1, -(-len(texts) // CALIBRATION_STRINGS))][:CALIBRATION_STRINGS]
@@ -185,14 +208,23 @@ class Embedder:
         self.name = name
         self.calibration: Path | None = None
         self.calibration_strings = 0
+        self.spelled = 0.0  # calibrated static: share of the sample spelled letter by letter (spelled_share)
         if name == "minilm":
             self.model_id, self.dim = MODEL_ID, 384
         elif calibrated_on is None:
             self.model_id, self.dim = f"static-{STATIC_DIMS}-from-{MODEL_ID}", STATIC_DIMS
         else:
             self.calibration = calibrate(calibrated_on)
-            self.calibration_strings = len(calibration_sample(calibrated_on))
+            sample = calibration_sample(calibrated_on)
+            self.calibration_strings = len(sample)
             self.model_id, self.dim = f"static-calibrated-from-{MODEL_ID}", 384
+            self.spelled = spelled_share(sample)
+            if self.spelled >= SPELLED_WARN:
+                from mmdata.ui import log
+
+                log.warning(f"static embedder: {self.spelled:.0%} of the dedup strings (in a sample of {len(sample):,}) are spelled "
+                            "letter by letter by its vocabulary (Arabic, Cyrillic, most CJK), where unrelated sentences look "
+                            "alike and semantic dedup over-drops; use multiturn.embedder: minilm (or dedup: exact) for this mixture")  # fmt: skip
 
     @property
     def fingerprint(self) -> str:

@@ -275,7 +275,8 @@ def group_dedup(state: BuildState) -> None:
         emb = cache.embed(texts, progress=lambda k: state.advance(t, k))
         index = pl.DataFrame({"stext": texts, "emb": np.arange(len(texts), dtype=np.int32)})
         state.emb_stats = {"model": embedder.model_id, "embedder": embedder.name, "unique_strings": len(texts),
-                           "calibration_strings": embedder.calibration_strings, "embedded_now": cache.embedded,
+                           "calibration_strings": embedder.calibration_strings, "spelled_share": embedder.spelled,
+                           "embedded_now": cache.embedded,
                            "cache_hits": cache.hits, "embed_seconds": time.perf_counter() - t0}  # fmt: skip
     del texts
     t = state.task("group, dedup, chunk", len(live))

@@ -44,7 +44,7 @@ def test_usearch_path_equals_dense_path(n):
 
 
 @pytest.mark.slow
-def test_static_embedder_deterministic_and_cached(tmp_path, monkeypatch, small_world):
+def test_static_embedder_deterministic_and_cached(tmp_path, monkeypatch, small_world, caplog):
     """Distils once (about 90 s on 2 cores), then every later use reads the cache entry. One test, so
     the distillation runs once for the calibration checks too."""
     from mmdata import cache
@@ -105,6 +105,18 @@ def test_static_embedder_deterministic_and_cached(tmp_path, monkeypatch, small_w
     assert embed.calibration_digest(refit) == embed.calibration_digest(cal.calibration)
     other = embed.Embedder("static", calibrated_on=held)
     assert other.fingerprint != cal.fingerprint and len(cache.entries("static-calibration")) == 2
+
+    # -- strings its vocabulary spells letter by letter are flagged, and a pool of them warns
+    from mmdata.ui import log
+
+    monkeypatch.setattr(log, "propagate", True)  # caplog listens on the root logger (the CLI turns propagation off)
+    assert embed.spelled_share(["Сколько розовых фигур на картинке?", "ما لون الخلفية؟", "图片中有几个圆?"]) == 1.0
+    assert embed.spelled_share(["a blue circle 109,609,469,969", "Resimde kaç tane daire var?", "Quantos círculos há na imagem? 2"]) == 0.0
+    assert cal.spelled == 0.0
+    ru = [f"{q} {c} {a}" for q in ("Сколько фигур цвета", "Есть ли на картинке фигура цвета") for c in ("красного", "синего") for a in ("да", "нет")]
+    mixed = embed.Embedder("static", calibrated_on=sorted(pool + ru))
+    assert mixed.spelled == pytest.approx(len(ru) / len(pool + ru))
+    assert [r for r in caplog.records if r.levelname == "WARNING" and "letter by letter" in r.getMessage()]
 
     # -- a build with the static embedder calibrates on its own strings and recovers the planted duplicates
     from mmdata.recipe.build import build
