@@ -62,16 +62,19 @@ def ingest_files(man: dict) -> list[Path]:
 
 
 def run_build(args) -> dict:
+    from treerss import TreePeak
+
     from mmdata.recipe.build import build
 
-    t = time.perf_counter()
-    r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set], overwrite=True, engine=args.engine)
-    wall = time.perf_counter() - t
+    with TreePeak() as tree:
+        t = time.perf_counter()
+        r = build(args.recipe, args.out, overrides=[f"root={args.world}", *args.set], overwrite=True, engine=args.engine)
+        wall = time.perf_counter() - t
     from mmdata.recipe.stages import PART_ROWS, RENDER_ROWS
 
     merge_parts = sum(-(-c["records_in"] // PART_ROWS) for c in r.manifest["counts"].values() if c["records_in"])
     return {"wall": wall, "records": r.stats["records"], "items": r.manifest["n_items"], "timings": r.timings,
-            "embedding": r.stats["embedding"], "peak_mib": peak_mib(), "content_hash": r.manifest["content_hash"],
+            "embedding": r.stats["embedding"], "peak_mib": tree.peak, "own_peak_mib": peak_mib(), "content_hash": r.manifest["content_hash"],
             "tasks": {"merge": merge_parts, "render": -(-r.manifest["n_items"] // RENDER_ROWS)}}  # fmt: skip
 
 
@@ -88,7 +91,7 @@ def run_embed(args) -> dict:
     st = stages.BuildState(recipe, base, Path(tempfile.mkdtemp()), LocalEngine())
     stages.ingest(st)
     per_source = {s.dataset: (s.max_turns or recipe.multiturn.max_turns, "semantic") for s in recipe.active_sources}
-    work = stages._work_table(st.by_source, per_source, read_text=lambda k, cols: st.ingested[k].read(cols))
+    work = stages._work_table(st.ingested, per_source)
     texts = work["stext"].drop_nulls().unique().sort().to_list()
     if args.embedder == "minilm":  # a transformer: an even sample of 4,096 strings is enough to time it
         texts = texts[:: max(1, len(texts) // 4096)][:4096]

@@ -35,7 +35,7 @@ def scores(state, world: Path) -> dict:
     """Recovery and false drops per half (tune: even image number, report: odd), from a build state."""
     groups = [orjson.loads(x) for x in (world / "duplicates.jsonl").read_bytes().splitlines() if x]
     scored = sorted({g["dataset"] for g in groups})
-    recs = state.records.select(["dataset", "record_id", "image"]).to_pylist()
+    recs = [r for i in state.ingested if i.dataset in scored for r in i.read(["dataset", "record_id", "image.path"]).to_pylist()]
 
     def image_number(r) -> int:  # the image id in the file name (COCO_train2014_000000100109.jpg, 2354786.jpg)
         name = (r["image"] or {}).get("path", "").rsplit("/", 1)[-1]
@@ -71,7 +71,7 @@ def report_half_strings(world: Path, recipe: str) -> set[str]:
     st = stages.BuildState(r, base, Path(tempfile.mkdtemp()), LocalEngine())
     stages.ingest(st)
     per_source = {s.dataset: (s.max_turns or r.multiturn.max_turns, "semantic") for s in r.active_sources}
-    work = stages._work_table(st.by_source, per_source, read_text=lambda k, cols: st.ingested[k].read(cols)).filter(pl.col("stext").is_not_null())
+    work = stages._work_table(st.ingested, per_source).filter(pl.col("stext").is_not_null())
     number = work["group"].str.extract(r"(\d+)\D*$").cast(pl.Int64, strict=False).fill_null(0)
     return set(work.filter(number % 2 == 1)["stext"].to_list())
 

@@ -3,7 +3,7 @@
     MMDATA_CACHE=... .venv/bin/python benchmarks/perf/stage_rss.py --world DIR --out DIR [--recipe honeybee]
                                                                   [--engine local] [--set key=value ...]
 
-A thread reads ``VmRSS`` from ``/proc/self/status`` every 50 ms; each stage of
+A thread reads the RSS of the process and its children (the ingest workers) every 50 ms; each stage of
 :data:`mmdata.recipe.stages.STAGES` is wrapped so the sampler knows which stage runs. Prints one
 Markdown table: the stage's wall seconds, RSS when it started, its peak and RSS when it ended (MiB),
 then the process's ``ru_maxrss`` and the mixture's content hash.
@@ -19,11 +19,11 @@ import time
 
 
 def rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """This process's RSS plus its live children's (the ingest worker processes), MiB."""
+    import psutil
+    from treerss import tree_mib
+
+    return tree_mib(psutil.Process())
 
 
 class Sampler(threading.Thread):

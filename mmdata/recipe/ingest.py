@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,53 +29,65 @@ from mmdata import cache
 from mmdata import sources as src
 from mmdata.errors import MmdataError
 from mmdata.recipe.config import Images, SourceSpec
+from mmdata.recipe.ingest_worker import read_isolated
 from mmdata.schema import RECORD_SCHEMA
 
 # the Record columns a build uses (``extra`` and ``answers`` stay in the cache for inspection tools)
 BUILD_COLUMNS = ("dataset", "task", "split", "record_id", "image", "images", "language", "question", "answer", "choices", "answer_idx",
                  "bbox", "phrase", "caption", "context", "turns")  # fmt: skip
-# the columns a build holds in memory for every Record (grouping, dedup bookkeeping, counts); the
-# rest stay in the ingest cache's Parquet file and are read per source or per render part
+# the columns grouping reads of every Record (one source at a time, from the ingest cache's file)
 LIGHT_COLUMNS = ("dataset", "task", "record_id", "image.path")
+# a source whose annotation files add up to this many bytes is read in a separate process
+# (:mod:`mmdata.recipe.ingest_worker`): what parsing its native JSON leaves allocated goes back to the
+# system when that process ends, instead of staying in the build's for the stages after ingest
+ISOLATE_BYTES = 4 * 1024 * 1024
 QUARANTINE_SCHEMA = pa.schema([("dataset", pa.string()), ("record_id", pa.string()), ("file", pa.string()), ("image", pa.string()),
                                ("kind", pa.string()), ("reason", pa.string())])  # fmt: skip
 
 
 @dataclass
 class Ingested:
+    """One source, ingested: its account (records read, set aside, filtered) and where its Records are.
+    No Record column is held in memory: the stages read the columns they need from the cache file
+    (:meth:`read`, or the render's scatter), one source at a time, so what a build holds between
+    stages does not grow with the sources' size."""
+
     dataset: str
-    table: pa.Table  # Records after split/language filters and task override: the LIGHT_COLUMNS only
+    n: int  # Records after the split / languages filters (and decontamination)
+    task: str  # the source's task (the recipe's override, else its first Record's; "" when empty)
     key: str  # the ingest cache key (content of annotations, image listing, adapter code)
     image_root: str
     files: list[str]
     records_read: int  # rows the adapter produced, before anything was set aside
+    path: Path  # the cached Records (records.parquet)
     quarantined: list[dict] = field(default_factory=list)
     filtered: int = 0  # valid records left out by the source's split / languages filters
     from_cache: bool = False
-    path: Path | None = None  # the cached Records (records.parquet); None: ``table`` is all there is
-    rows: np.ndarray | None = None  # the file rows ``table`` holds, in order (None: every row)
+    rows: np.ndarray | None = None  # the file rows of the ``n`` Records, in order (None: every row)
+    task_override: bool = False  # ``task`` replaces the file's task column when read
 
     def file_rows(self, k: np.ndarray | None = None) -> np.ndarray:
-        """Rows of the Parquet file for rows ``k`` of ``table`` (all of them when None)."""
+        """Rows of the Parquet file for Records ``k`` (all of them when None)."""
         if k is None:
-            return np.arange(self.table.num_rows, dtype=np.int64) if self.rows is None else self.rows
+            return np.arange(self.n, dtype=np.int64) if self.rows is None else self.rows
         return np.asarray(k, np.int64) if self.rows is None else self.rows[k]
 
     def read(self, columns: list[str]) -> pa.Table:
-        """Some Record columns of the rows ``table`` holds, in its order, read from the cache file."""
-        if self.path is None:
-            return self.table.select(columns)
+        """Some Record columns (``image.path``: the image struct with its path only) of the ``n``
+        Records, in order, read from the cache file; ``task`` with the recipe's override."""
         t = read_parquet(self.path, columns=columns)
         if self.rows is not None:
             t = t.take(pa.array(self.rows, pa.int64()))
+        if self.task_override and "task" in t.column_names:
+            t = t.set_column(t.schema.get_field_index("task"), "task", pa.array([self.task] * t.num_rows, pa.string()))
         return t.combine_chunks()
 
     def keep(self, mask: np.ndarray) -> None:
-        """Keep only the rows of ``table`` where ``mask`` is true (decontamination)."""
+        """Keep only the Records where ``mask`` is true (decontamination)."""
         if bool(mask.all()):
             return
         self.rows = self.file_rows()[mask]
-        self.table = self.table.filter(pa.array(mask))
+        self.n = len(self.rows)
 
     @property
     def image_losses(self) -> int:
@@ -112,10 +125,12 @@ def _listing(folder: Path, memo: dict[str, str] | None) -> str:
     return memo[key]
 
 
-def _read_source(spec: SourceSpec, path: Path, images: Path, tmp: Path) -> None:
+def read_source(dataset: str, path: Path, images: Path, tmp: Path) -> None:
+    """Read one source through its adapter into an ingest cache entry being written at ``tmp``:
+    ``records.parquet``, ``quarantine.parquet`` and ``read.json``."""
     rep = src.ReadReport()
     with pq.ParquetWriter(tmp / "records.parquet", RECORD_SCHEMA, compression="zstd") as w:
-        for batch in src.read(spec.dataset, path, images=images, report=rep):
+        for batch in src.read(dataset, path, images=images, report=rep):
             w.write_batch(batch)
     q = pa.Table.from_pylist([{k: r.get(k) for k in QUARANTINE_SCHEMA.names} for r in rep.quarantined], schema=QUARANTINE_SCHEMA)
     pq.write_table(q, tmp / "quarantine.parquet", compression="zstd")
@@ -135,13 +150,17 @@ def ingest(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None,
     images = image_root(spec, path)
     if inputs is None:
         inputs = source_inputs(spec, path, listings)
-    entry = cache.run("ingest", inputs, lambda tmp: _read_source(spec, path, images, tmp), label=f"ingest {spec.dataset}")
+    files = src.get(spec.dataset).files(path)
+    isolated = sum(os.path.getsize(f) for f in files if os.path.isfile(f)) >= ISOLATE_BYTES
+    fill = partial(read_isolated if isolated else read_source, spec.dataset, path, images)
+    entry = cache.run("ingest", inputs, fill, label=f"ingest {spec.dataset}")
     cached = entry.path / "records.parquet"
     filters = (["split"] if spec.split != "*" else []) + (["language"] if spec.languages else [])
-    table = read_parquet(cached, columns=[*LIGHT_COLUMNS, *filters])
+    with pq.ParquetFile(cached) as f:
+        total = n = f.metadata.num_rows
+        table = f.read(columns=filters) if filters else None  # the filters' columns only
     quarantined = read_parquet(entry.path / "quarantine.parquet").to_pylist()
     read = orjson.loads((entry.path / "read.json").read_bytes())["records_read"]
-    n = table.num_rows
     keep = None
     if spec.split != "*":
         keep = pc.equal(table.column("split"), spec.split)
@@ -153,13 +172,23 @@ def ingest(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None,
         mask = keep.to_numpy(zero_copy_only=False) if keep.null_count == 0 else pc.fill_null(keep, False).to_numpy(zero_copy_only=False)
         if not mask.all():
             rows = np.flatnonzero(mask).astype(np.int64)
-            table = table.filter(pa.array(mask))
-        table = table.drop_columns(filters)
-    if spec.task:
-        table = table.set_column(table.schema.get_field_index("task"), "task", pa.array([spec.task] * table.num_rows, pa.string()))
-    files = [os.fspath(f) for f in src.get(spec.dataset).files(path)]
-    return Ingested(spec.dataset, table, entry.key, os.fspath(images.resolve()), files, read, quarantined, n - table.num_rows, entry.hit,
-                    path=cached, rows=rows)  # fmt: skip
+            n = len(rows)
+    del table
+    task = spec.task or (_first_task(cached, 0 if rows is None else int(rows[0])) if n else "")
+    return Ingested(spec.dataset, n, task, entry.key, os.fspath(images.resolve()), [os.fspath(f) for f in files], read, cached,
+                    quarantined, total - n, entry.hit, rows=rows, task_override=bool(spec.task))  # fmt: skip
+
+
+def _first_task(path: Path, row: int) -> str:
+    """The task of file row ``row`` (a source's Records share one task)."""
+    with pq.ParquetFile(path) as f:
+        start = 0
+        for g in range(f.metadata.num_row_groups):
+            end = start + f.metadata.row_group(g).num_rows
+            if row < end:
+                return f.read_row_group(g, columns=["task"]).column(0)[row - start].as_py()
+            start = end
+    raise IndexError(row)
 
 
 def check_losses(ing: Ingested, policy: Images) -> None:

@@ -26,7 +26,7 @@ def _per_dataset(table: pa.Table) -> dict[str, int]:
 
 def source_rows(state) -> list[dict]:
     """One row per active source: the build's account of it (also printed by ``mmdata build``)."""
-    rec_in = _per_dataset(state.records)
+    rec_in = {i.dataset: i.n for i in state.ingested}
     dropped = _per_dataset(state.drops)
     rows = []
     for i in state.ingested:

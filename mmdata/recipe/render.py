@@ -196,8 +196,9 @@ def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarr
 
 def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, templates_dir: str | None, seed: int,
                  compiled: bool = True) -> pa.Table:  # fmt: skip
-    """``items`` has columns j, dataset, task, positions, record_ids, dedup_dropped; ``records`` is the
-    combined Record table indexed by ``positions``. Returns Conversation rows plus ``j``, in j order.
+    r"""``items`` has columns j, dataset, task, positions, dedup_dropped; ``records`` is the
+    combined Record table indexed by ``positions`` (an item's ``source_record_ids`` are its Records'
+    ``record_id``\ s). Returns Conversation rows plus ``j``, in j order.
     ``compiled=False`` renders every template through the sandbox (the reference the fast path
     must match byte for byte).
 
@@ -245,6 +246,8 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     # an item shows its first record's images: all of them (multi-image rows), else the one image;
     # its first user turn starts with one <image> placeholder per image
     first = take_frame(records, ["image", "images", "language"], pos[starts])
+    record_ids = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)),
+                                          take_frame(records, ["record_id"], pos)["record_id"].to_arrow().cast(pa.string()))  # fmt: skip
     no_images = pl.lit([], dtype=pl.List(first.schema["image"]))
     first = first.with_columns(
         pl.when(pl.col("images").is_not_null()).then(pl.col("images"))
@@ -327,14 +330,14 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     slot[native] = nt + np.arange(n - nt)
     turns = pa.concat_arrays([p.cast(pa.list_(TURN)) for p in parts]).take(pa.array(slot))
     made = it.select(
-        pl.concat_str([pl.col("dataset"), pl.col("record_ids").list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
+        pl.concat_str([pl.col("dataset"), pl.Series(record_ids).list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
         "template_id", "inverted",
     ).to_arrow()  # fmt: skip
     # the columns an item carries through come from the input table itself when its rows were in
     # order (no conversion back from polars)
-    kept = items if in_order else it.select("dataset", "task", "record_ids", "dedup_dropped", "j").to_arrow()
+    kept = items if in_order else it.select("dataset", "task", "dedup_dropped", "j").to_arrow()
     table = {"id": made["id"], "template_id": made["template_id"], "inverted": made["inverted"], "dataset": kept["dataset"],
-             "task": kept["task"], "source_record_ids": kept["record_ids"], "dedup_dropped": kept["dedup_dropped"], "j": kept["j"]}  # fmt: skip
+             "task": kept["task"], "source_record_ids": record_ids, "dedup_dropped": kept["dedup_dropped"], "j": kept["j"]}  # fmt: skip
     cols = {"id": table["id"], "images": first["images"].to_arrow(), "turns": turns, "dataset": table["dataset"], "task": table["task"],
             "template_id": table["template_id"], "inverted": table["inverted"], "source_record_ids": table["source_record_ids"],
             "dedup_dropped": table["dedup_dropped"], "language": first["language"].to_arrow(), "j": table["j"]}  # fmt: skip

@@ -1,6 +1,6 @@
 """The Records each render part reads, scattered from the ingest cache into one file per part.
 
-The build holds only the light columns of every Record (:data:`mmdata.recipe.ingest.LIGHT_COLUMNS`).
+The build holds no Record columns between stages (:class:`mmdata.recipe.ingest.Ingested`).
 A render part (items in training order, so records from anywhere in every source) needs the heavy
 ones (texts, choices, turns, images) of its own records only. :func:`scatter` reads every source's
 cached Parquet file once, row group by row group (skipping row groups no part reads), and appends
@@ -50,7 +50,7 @@ def scatter(sources: list, parts: list[np.ndarray], columns: list[str], folder: 
     try:
         offset = 0
         for src in sources:
-            n = src.table.num_rows
+            n = src.n
             a, b = np.searchsorted(pos, [offset, offset + n])
             if a < b:
                 rows = src.file_rows(pos[a:b] - offset)  # ascending file rows
@@ -73,9 +73,6 @@ def scatter(sources: list, parts: list[np.ndarray], columns: list[str], folder: 
 def _chunks(src, columns: list[str], rows: np.ndarray, who: np.ndarray):
     """(table, row indices into it, part of each row) for every row group of the source's file that
     holds some of ``rows`` (ascending file rows)."""
-    if src.path is None:  # a table built in memory (no cache file)
-        yield src.table.select(columns), rows, who
-        return
     with pq.ParquetFile(src.path) as f:
         meta = f.metadata
         start = 0

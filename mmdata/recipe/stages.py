@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from mmdata.errors import MmdataError
 from mmdata.recipe import balance as bal
 from mmdata.recipe.config import Recipe
-from mmdata.recipe.ingest import Ingested, check_losses, quarantine_table, source_inputs
+from mmdata.recipe.ingest import LIGHT_COLUMNS, Ingested, check_losses, quarantine_table, source_inputs
 from mmdata.recipe.ingest import ingest as ingest_source
 from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, merge_groups
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
@@ -43,7 +43,6 @@ from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, content
 from mmdata.recipe.render import RECORD_COLUMNS, render_items
 from mmdata.recipe.scatter import local_positions, read_part, scatter
 from mmdata.recipe.templates import NATIVE_TASKS
-from mmdata.schema import RECORD_SCHEMA
 
 RENDER_COLUMNS = ["dataset", *RECORD_COLUMNS]  # what render reads of a Record (dataset: for error messages)
 PART_ROWS = 200_000  # records per merge partition (split only at group boundaries)
@@ -60,15 +59,14 @@ class BuildState:
     engine: object
     templates_dir: str | None = None
     bar: object = None  # a rich Progress (disabled when quiet)
+    jobs: int = 2  # sources read at the same time when their cache entries are missing
     timings: dict[str, float] = field(default_factory=dict)
-    # ingest
+    # ingest (a Record's global position: the offset of its source, in recipe order, + its index there)
     ingested: list[Ingested] = field(default_factory=list)
-    records: pa.Table | None = None  # every active source's Records, in recipe order
     # decontaminate
-    by_source: list[pa.Table] = field(default_factory=list)
     decon: dict = field(default_factory=lambda: {"benchmarks": [], "dropped": {}, "dropped_total": 0})
     # group_dedup
-    items: pl.DataFrame | None = None  # one row per merged item, grouped by dataset
+    items: pl.DataFrame | None = None  # one row per merged item, grouped by dataset (released by balance)
     drops: pa.Table | None = None
     pairs: pa.Table | None = None
     emb_stats: dict = field(default_factory=dict)
@@ -106,35 +104,24 @@ def ingest(state: BuildState) -> None:
     t = state.task("ingest sources", len(r.active_sources))
     listings: dict[str, str] = {}
     paths = [r.resolved_path(s.path, state.base) for s in r.active_sources]
-    # the content keys (annotation digests, image listings: file system walks) are computed in a
-    # background thread, in recipe order, while this thread reads the cached Records of the sources
-    # whose keys are ready; the keys, so the cache entries, are the same as computed one by one
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-keys")
+    # the content keys (annotation digests, image listings: file system walks) are computed in one
+    # background thread, in recipe order (so the keys, hence the cache entries, are the ones computed
+    # one by one); each source is ingested as soon as its key is ready, up to ``jobs`` at a time (a
+    # large source is read in its own process: ingest.ISOLATE_BYTES), and kept in recipe order
+    keys = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-keys")
+    reads = ThreadPoolExecutor(max_workers=max(1, state.jobs), thread_name_prefix="mmdata-ingest")
     try:
-        keys = [pool.submit(source_inputs, s, p, listings) for s, p in zip(r.active_sources, paths, strict=True)]
-        for s, p, key in zip(r.active_sources, paths, keys, strict=True):
-            ing = ingest_source(s, p, inputs=key.result())
+        key = [keys.submit(source_inputs, s, p, listings) for s, p in zip(r.active_sources, paths, strict=True)]
+        done = [reads.submit(lambda s, p, k: ingest_source(s, p, inputs=k.result()), s, p, k)
+                for s, p, k in zip(r.active_sources, paths, key, strict=True)]  # fmt: skip
+        for d in done:
+            ing = d.result()
             check_losses(ing, r.images)
             state.ingested.append(ing)
             state.advance(t)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    # only the light columns of every Record are held (ingest.LIGHT_COLUMNS); the rest stay in the
-    # ingest cache's Parquet files, read one source at a time (dedup text) or one render part at a
-    # time (render). The combined table shares the sources' buffers
-    for i in state.ingested:
-        i.table = i.table.combine_chunks()
-    _records_from_sources(state)
-
-
-def _records_from_sources(state: BuildState) -> None:
-    state.by_source = [i.table for i in state.ingested]
-    state.records = pa.concat_tables(state.by_source) if state.ingested else _light_empty()
-
-
-def _light_empty() -> pa.Table:
-    image = pa.struct([RECORD_SCHEMA.field("image").type.field("path")])
-    return pa.schema([*(RECORD_SCHEMA.field(c) for c in ("dataset", "task", "record_id")), pa.field("image", image)]).empty_table()
+        keys.shutdown(wait=True, cancel_futures=True)
+        reads.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------ 2.
@@ -151,7 +138,6 @@ def decontaminate(state: BuildState) -> None:
     masks, state.decon = decontaminate_masks(tables, paths, r.decontaminate_by)
     for i, keep in zip(state.ingested, masks, strict=True):
         i.keep(keep)
-    _records_from_sources(state)
 
 
 # ------------------------------------------------------------------------------------------ 3.
@@ -171,21 +157,22 @@ def _unsliced(t: pa.Table) -> pa.Table:
 _DEDUP_TEXT = ["question", "answer", "bbox", "phrase", "caption"]
 
 
-def _work_table(tables: list[pa.Table], per_source: dict[str, tuple[int, str]], read_text=None) -> pl.DataFrame:
+def _work_table(ingested: list[Ingested], per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
     """One row per Record: its group, position, dedup key (only where exact dedup runs) and dedup text
     (only where semantic dedup runs). Text is normalised only for the sources that need it, and read
-    (``read_text(k, columns)``: those columns of table ``k``'s rows) only for them, one at a time."""
+    only for them, one source at a time."""
     frames, offset = [], 0
-    for k, t in enumerate(tables):
-        if t.num_rows:
-            frames.append(_source_work(t, offset, per_source, None if read_text is None else partial(read_text, k)))
-        offset += t.num_rows
+    for i in ingested:
+        if i.n:
+            frames.append(_source_work(i, offset, per_source))
+        offset += i.n
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
-def _source_work(t: pa.Table, offset: int, per_source: dict[str, tuple[int, str]], read_text=None) -> pl.DataFrame:
-    """:func:`_work_table` of one source's (non-empty) table, whose first record is at ``offset``."""
-    ds = t.column("dataset")[0].as_py()
+def _source_work(src: Ingested, offset: int, per_source: dict[str, tuple[int, str]]) -> pl.DataFrame:
+    """:func:`_work_table` of one (non-empty) source, whose first record is at ``offset``."""
+    t = src.read(list(LIGHT_COLUMNS))
+    ds = src.dataset
     turns, dedup = per_source[ds]
     # only the image path (not its hash and size) travels into the work table
     path = pc.struct_field(t.column("image"), "path") if t.num_rows else pa.array([], pa.string())
@@ -203,9 +190,7 @@ def _source_work(t: pa.Table, offset: int, per_source: dict[str, tuple[int, str]
     dkey = stext = pl.lit(None, pl.Utf8)
     if not native and dedup != "none":
         task = df["task"][0]
-        src = t.select(_DEDUP_TEXT) if read_text is None else read_text(_DEDUP_TEXT)
-        text = pl.from_arrow(_unsliced(src))
-        del src
+        text = pl.from_arrow(_unsliced(src.read(_DEDUP_TEXT)))
         box = bbox_key_expr(pl.col("bbox"))
         if task in ("vqa_open", "ocr_vqa", "vqa_mc"):
             key, sem = norm_expr(pl.col("answer")), norm_expr(pl.concat_str([pl.col("question"), pl.col("answer")], separator=" "))
@@ -253,14 +238,14 @@ def group_dedup(state: BuildState) -> None:
         turns = s.max_turns or r.multiturn.max_turns
         # Honeybee dedups only while merging (nturn > 1); a source's own `dedup` key overrides
         per_source[s.dataset] = (turns, s.dedup or (r.multiturn.dedup if turns > 1 else "none"))
-    tables = state.by_source
-    offsets = np.concatenate([[0], np.cumsum([t.num_rows for t in tables])]).astype(np.int64).tolist()
+    ingested = state.ingested
+    offsets = np.concatenate([[0], np.cumsum([i.n for i in ingested])]).astype(np.int64).tolist()
 
     def work_of(k: int) -> pl.DataFrame:
-        return _source_work(tables[k], offsets[k], per_source, partial(lambda k, cols: state.ingested[k].read(cols), k))
+        return _source_work(ingested[k], offsets[k], per_source)
 
-    live = [k for k, t in enumerate(tables) if t.num_rows]
-    semantic = [k for k in live if per_source[tables[k].column("dataset")[0].as_py()][1] == "semantic"]
+    live = [k for k, i in enumerate(ingested) if i.n]
+    semantic = [k for k in live if per_source[ingested[k].dataset][1] == "semantic"]
     emb = index = None
     # the embedded strings: every unique dedup text of every source, sorted (one embedding call)
     texts = pl.concat([w.filter(w["stext"].is_not_null())["stext"].unique() for w in map(work_of, semantic)]).unique().sort().to_list() if semantic else []
@@ -281,7 +266,7 @@ def group_dedup(state: BuildState) -> None:
     del texts
     t = state.task("group, dedup, chunk", len(live))
     items_parts, drops, pairs = [], [], []
-    for k in sorted(live, key=lambda k: tables[k].column("dataset")[0].as_py()):
+    for k in sorted(live, key=lambda k: ingested[k].dataset):
         work = work_of(k)
         if index is not None:
             sem_mask = work["stext"].is_not_null()
@@ -293,7 +278,8 @@ def group_dedup(state: BuildState) -> None:
         parts = _partitions(work)
         del work  # the parts hold what merging needs
         for m in state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine):
-            items_parts.append(m["items"].drop_columns(["group"]))
+            # the items' record ids are read again with their Records when they render
+            items_parts.append(m["items"].drop_columns(["group", "record_ids"]))
             drops.append(m["drops"])
             pairs.append(m["pairs"])
         del parts
@@ -317,8 +303,7 @@ def balance(state: BuildState) -> None:
     r = state.recipe
     names = [s.dataset for s in r.active_sources]
     state.names = names
-    state.tasks = {i.dataset: (i.table.column("task")[0].as_py() if i.table.num_rows else (s.task or ""))
-                   for i, s in zip(state.ingested, r.active_sources, strict=True)}  # fmt: skip
+    state.tasks = {i.dataset: i.task for i in state.ingested}
     counts = dict(state.items.group_by("dataset").len().iter_rows()) if state.items.height else {}
     n_items = {d: int(counts.get(d, 0)) for d in names}
     empty = [d for d in names if n_items[d] == 0]
@@ -352,6 +337,7 @@ def balance(state: BuildState) -> None:
     state.sampled = state.items[pl.Series(rows[order])].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
     state.sampling = sampling[pl.Series(order)].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
     state.n_items, state.shares, state.quotas, state.size = n_items, p, q, size
+    state.items = None  # the sample is what renders (n_items keeps the counts)
 
 
 # ------------------------------------------------------------------------------------------ 5.
@@ -359,7 +345,7 @@ def balance(state: BuildState) -> None:
 
 def render(state: BuildState) -> None:
     sampled = state.sampled
-    cols = ["j", "dataset", "task", "positions", "record_ids", "dedup_dropped"]
+    cols = ["j", "dataset", "task", "positions", "dedup_dropped"]
     starts = list(range(0, sampled.height, RENDER_ROWS))
     # each part renders from its own Records only: scattered from the ingest cache into one file per
     # part, its items' positions renumbered into that file (scatter.py). Parts are cut one at a time,

@@ -34,7 +34,7 @@ from mmdata.errors import MmdataError
 from mmdata.io import open_input
 from mmdata.sources.base import _tname
 
-CHUNK = 4 << 20  # bytes read per step (a larger element is carried until it is complete)
+CHUNK = 1 << 20  # bytes read per step (a larger element is carried until it is complete)
 _WS = b" \t\n\r"
 _OPEN, _CLOSE = np.frombuffer(b"{[", np.uint8), np.frombuffer(b"}]", np.uint8)
 _STRUCT = np.zeros(256, bool)
@@ -67,17 +67,17 @@ class _Scanner:
         n = len(a)
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.int64)
-        idx = np.arange(n)
-        bs = a == 92
+        idx = np.arange(n, dtype=np.int32)  # int32 throughout: a chunk is far below 2**31 bytes, and the
+        bs = a == 92  # temporaries of one chunk are what a reader's memory peaks on
         # a backslash escapes the next byte when it is at an even place in its run of backslashes
         # (a run that starts the chunk while the carried state says "escaped" is shifted by one)
         start = bs & np.r_[True, ~bs[:-1]]
         run0 = np.maximum.accumulate(np.where(start, idx, 0))
-        place = idx - run0 + (self.esc & (run0 == 0) & bs[0])
+        place = idx - run0 + np.int32(self.esc & bool(bs[0])) * (run0 == 0)
         escaping = bs & (place % 2 == 0)
         escaped = np.r_[self.esc, escaping[:-1]]
         quote = (a == 34) & ~escaped
-        flips = np.cumsum(quote)
+        flips = np.cumsum(quote, dtype=np.int32)
         inside = ((flips - quote) + self.in_str) % 2 == 1  # inside a string before this byte's own flip
         struct = _STRUCT[a] & ~inside
         pos = np.flatnonzero(struct)
