@@ -27,9 +27,21 @@ class LocalEngine:
     def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
                     **kwargs):  # fmt: skip
         """Results one by one, in part order (lets callers stream them to disk). ``part_kwargs[k]()``:
-        more keyword arguments for part ``k`` only, loaded just before it runs."""
-        for k, p in enumerate(parts):
-            yield fn(p, **kwargs, **(part_kwargs[k]() if part_kwargs else {}))
+        more keyword arguments for part ``k`` only, loaded in a background thread while part ``k - 1``
+        runs (so at most two parts' arguments are held)."""
+        if not part_kwargs:
+            for p in parts:
+                yield fn(p, **kwargs)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-prefetch") as pool:
+            ahead = pool.submit(part_kwargs[0]) if part_kwargs else None
+            for k, p in enumerate(parts):
+                extra = ahead.result()
+                ahead = pool.submit(part_kwargs[k + 1]) if k + 1 < len(part_kwargs) else None
+                yield fn(p, **kwargs, **extra)
+                del extra
 
     def close(self) -> None:
         pass

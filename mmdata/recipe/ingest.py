@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -98,7 +100,7 @@ def image_root(spec: SourceSpec, path: Path) -> Path:
     return Path(spec.images) if spec.images else src.get(spec.dataset).default_image_root(path)
 
 
-def source_inputs(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None) -> dict:
+def source_inputs(spec: SourceSpec, path: Path, listings: dict | None = None) -> dict:
     """The content key of one source: annotation bytes, image listing, adapter and schema code.
     ``listings`` memoises image-folder listings by real path within one build (several sources
     share the COCO folder; a build reads one snapshot of it)."""
@@ -116,13 +118,25 @@ def source_inputs(spec: SourceSpec, path: Path, listings: dict[str, str] | None 
     }
 
 
-def _listing(folder: Path, memo: dict[str, str] | None) -> str:
+def _listing(folder: Path, memo: dict | None) -> str:
+    """The folder's listing digest; ``memo`` (shared by the threads computing one build's keys) holds
+    one future per real path, so a folder several sources share is walked once."""
     if memo is None:
         return cache.listing_digest(folder)
     key = os.path.realpath(folder)
-    if key not in memo:
-        memo[key] = cache.listing_digest(folder)
-    return memo[key]
+    with _MEMO_LOCK:
+        fut, mine = memo.get(key), False
+        if fut is None:
+            fut, mine = memo.setdefault(key, Future()), True
+    if mine:
+        try:
+            fut.set_result(cache.listing_digest(folder))
+        except BaseException as e:
+            fut.set_exception(e)
+    return fut.result()
+
+
+_MEMO_LOCK = threading.Lock()
 
 
 def read_source(dataset: str, path: Path, images: Path, tmp: Path) -> None:
@@ -145,7 +159,7 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
         return f.read(columns=columns)
 
 
-def ingest(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None, inputs: dict | None = None) -> Ingested:
+def ingest(spec: SourceSpec, path: Path, listings: dict | None = None, inputs: dict | None = None) -> Ingested:
     """``inputs``: the source's content key when the caller has computed it (:func:`source_inputs`)."""
     images = image_root(spec, path)
     if inputs is None:

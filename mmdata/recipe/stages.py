@@ -102,13 +102,13 @@ class BuildState:
 def ingest(state: BuildState) -> None:
     r = state.recipe
     t = state.task("ingest sources", len(r.active_sources))
-    listings: dict[str, str] = {}
+    listings: dict = {}
     paths = [r.resolved_path(s.path, state.base) for s in r.active_sources]
-    # the content keys (annotation digests, image listings: file system walks) are computed in one
-    # background thread, in recipe order (so the keys, hence the cache entries, are the ones computed
-    # one by one); each source is ingested as soon as its key is ready, up to ``jobs`` at a time (a
-    # large source is read in its own process: ingest.ISOLATE_BYTES), and kept in recipe order
-    keys = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-keys")
+    # the content keys (annotation digests, image listings: file system walks; a key does not depend
+    # on the order they are computed in) are computed in two background threads; each source is
+    # ingested as soon as its key is ready, up to ``jobs`` at a time (a large source is read in its
+    # own process: ingest.ISOLATE_BYTES), and kept in recipe order
+    keys = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmdata-keys")
     reads = ThreadPoolExecutor(max_workers=max(1, state.jobs), thread_name_prefix="mmdata-ingest")
     try:
         key = [keys.submit(source_inputs, s, p, listings) for s, p in zip(r.active_sources, paths, strict=True)]
@@ -266,24 +266,29 @@ def group_dedup(state: BuildState) -> None:
     del texts
     t = state.task("group, dedup, chunk", len(live))
     items_parts, drops, pairs = [], [], []
-    for k in sorted(live, key=lambda k: ingested[k].dataset):
-        work = work_of(k)
-        if index is not None:
-            sem_mask = work["stext"].is_not_null()
-            work = work.join(index, on="stext", how="left").with_columns(
-                pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
-            ).sort("pos")
-        else:
-            work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
-        parts = _partitions(work)
-        del work  # the parts hold what merging needs
-        for m in state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine):
-            # the items' record ids are read again with their Records when they render
-            items_parts.append(m["items"].drop_columns(["group", "record_ids"]))
-            drops.append(m["drops"])
-            pairs.append(m["pairs"])
-        del parts
-        state.advance(t)
+    order = sorted(live, key=lambda k: ingested[k].dataset)
+    # the next source's work table is read while this one merges (two sources' tables at most)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-work") as prefetch:
+        ahead = prefetch.submit(work_of, order[0]) if order else None
+        for n in range(len(order)):
+            work = ahead.result()
+            ahead = prefetch.submit(work_of, order[n + 1]) if n + 1 < len(order) else None
+            if index is not None:
+                sem_mask = work["stext"].is_not_null()
+                work = work.join(index, on="stext", how="left").with_columns(
+                    pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
+                ).sort("pos")
+            else:
+                work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
+            parts = _partitions(work)
+            del work  # the parts hold what merging needs
+            for m in state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine):
+                # the items' record ids are read again with their Records when they render
+                items_parts.append(m["items"].drop_columns(["group", "record_ids"]))
+                drops.append(m["drops"])
+                pairs.append(m["pairs"])
+            del parts
+            state.advance(t)
     state.drops = pa.concat_tables(drops or [DROP_SCHEMA.empty_table()])
     state.pairs = pa.concat_tables(pairs or [PAIR_SCHEMA.empty_table()])
     items = pl.from_arrow(pa.concat_tables(items_parts)) if items_parts else pl.DataFrame()
@@ -371,8 +376,8 @@ def render(state: BuildState) -> None:
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _part_records(path: Path) -> dict:
-    return {"records": read_part(path)}
+def _part_records(paths: list[Path]) -> dict:
+    return {"records": read_part(paths)}
 
 
 def _render_parts(state: BuildState, parts, n_parts: int, records: list) -> None:
