@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+import xxhash
 
 from mmdata import __version__
 from mmdata.errors import MmdataError
@@ -152,7 +153,8 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, memoised per (real path, size, mtime, inode)."""
+    """XXH3-128 of a file's bytes (a content key, not a signature: about six times faster than SHA-256
+    over the gigabyte a large source's annotations weigh), memoised per (real path, size, mtime, inode)."""
     p = os.path.realpath(path)
     try:
         st = os.stat(p)
@@ -161,9 +163,9 @@ def file_digest(path: str | Path) -> str:
     k = (p, st.st_size, st.st_mtime_ns, st.st_ino)
     hit = _DIGESTS.get(k)
     if hit is None:
-        h = hashlib.sha256()
+        h = xxhash.xxh3_128()
         with open(p, "rb") as f:
-            while chunk := f.read(1 << 20):
+            while chunk := f.read(1 << 22):
                 h.update(chunk)
         hit = _DIGESTS[k] = h.hexdigest()
     return hit

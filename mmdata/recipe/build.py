@@ -53,7 +53,8 @@ def build(
     ray_address: str | None = None,
     jobs: int | None = None,
 ) -> BuildResult:
-    """``jobs``: sources read at the same time on a cache miss (default: 2, or 1 on a one-CPU machine)."""
+    """``jobs``: sources read at the same time on a cache miss, and parts merged or rendered at the
+    same time on the local engine (default: 2, or 1 on a one-CPU machine)."""
     from rich.progress import Progress
 
     from mmdata import ui
@@ -69,11 +70,12 @@ def build(
     inputs = recipe_inputs(recipe, base, templates_dir)
     check_out(out, overwrite=overwrite, inputs=inputs)  # before any work: refuse early
     tdir = str(Path(templates_dir).resolve()) if templates_dir else None
-    eng = get_engine(engine, address=ray_address)
+    jobs = jobs or min(2, os.cpu_count() or 1)
+    eng = get_engine(engine, address=ray_address, threads=jobs)
     try:
         with atomic_dir(out, overwrite=overwrite, inputs=inputs, kind="mixture") as tmp, \
                 Progress(disable=not progress, transient=True, console=ui.console()) as bar:  # fmt: skip
-            state = BuildState(recipe, base, tmp, eng, tdir, bar, jobs=jobs or min(2, os.cpu_count() or 1))
+            state = BuildState(recipe, base, tmp, eng, tdir, bar, jobs=jobs)
             for stage in STAGES:
                 t = time.perf_counter()
                 stage(state)

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         ray_address: str | None = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: $RAY_ADDRESS, else a local one)."),
         templates: Path | None = typer.Option(None, "--templates", help="Template directory (default: the bundled one)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it is an mmdata output."),
-        jobs: int | None = typer.Option(None, "--jobs", min=1, help="Sources read at the same time on a cache miss (default 2; 1 on one CPU)."),
+        jobs: int | None = typer.Option(None, "--jobs", min=1, help="Sources read, and parts merged or rendered, at the same time (default 2; 1 on one CPU)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved recipe, the sources and their cache hits; write nothing."),
         print_config: bool = typer.Option(False, "--print-config", help="Print the resolved recipe as YAML and exit."),
         as_json: bool = typer.Option(False, "--json", help="Print the build summary as JSON on standard output."),

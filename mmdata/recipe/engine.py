@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -18,30 +20,45 @@ from mmdata.errors import MmdataError
 
 
 class LocalEngine:
+    """Runs a stage function over its parts in this process, ``threads`` parts at a time (the stage
+    functions spend their time in polars, Arrow and NumPy, which release the GIL: two parts in two
+    threads render in about half the time of one after the other on two cores)."""
+
     name = "local"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = max(1, threads)
 
     def map_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
                    **kwargs) -> list:  # fmt: skip
         return list(self.imap_tables(fn, parts, part_kwargs, **kwargs))
 
-    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: list[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
+    def imap_tables(self, fn: Callable[..., pa.Table | dict], parts: Iterable[pa.Table], part_kwargs: list[Callable[[], dict]] | None = None,
                     **kwargs):  # fmt: skip
         """Results one by one, in part order (lets callers stream them to disk). ``part_kwargs[k]()``:
-        more keyword arguments for part ``k`` only, loaded in a background thread while part ``k - 1``
-        runs (so at most two parts' arguments are held)."""
-        if not part_kwargs:
-            for p in parts:
-                yield fn(p, **kwargs)
-            return
+        more keyword arguments for part ``k`` only, loaded by the task that runs part ``k``. At most
+        ``threads`` parts are in flight (their arguments and results held) beyond the one the caller
+        holds; ``parts`` is drawn from as tasks start, so a generator is cut lazily."""
+
+        def task(k: int, p: pa.Table):
+            extra = part_kwargs[k]() if part_kwargs else {}
+            return fn(p, **kwargs, **extra)
+
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-prefetch") as pool:
-            ahead = pool.submit(part_kwargs[0]) if part_kwargs else None
-            for k, p in enumerate(parts):
-                extra = ahead.result()
-                ahead = pool.submit(part_kwargs[k + 1]) if k + 1 < len(part_kwargs) else None
-                yield fn(p, **kwargs, **extra)
-                del extra
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="mmdata-part") as pool:
+            todo = enumerate(parts)
+            running = deque(pool.submit(task, k, p) for k, p in islice(todo, self.threads))
+            try:
+                while running:
+                    result = running.popleft().result()
+                    for k, p in islice(todo, 1):
+                        running.append(pool.submit(task, k, p))
+                    yield result
+                    del result
+            finally:
+                for f in running:  # a failed part (or a caller that stops early): start nothing more
+                    f.cancel()
 
     def close(self) -> None:
         pass
@@ -162,9 +179,10 @@ EngineName = Literal["local", "ray"]
 ENGINES: tuple[str, ...] = get_args(EngineName)
 
 
-def get_engine(name: str, *, address: str | None = None):
+def get_engine(name: str, *, address: str | None = None, threads: int = 1):
+    """``threads``: parts the local engine runs at the same time (Ray schedules its own)."""
     if name == "local":
-        return LocalEngine()
+        return LocalEngine(threads)
     if name == "ray":
         return RayEngine(address=address)
     raise MmdataError(f"unknown engine {name!r}; choose local or ray")

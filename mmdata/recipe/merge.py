@@ -96,7 +96,9 @@ def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float, nn_min: int 
 
 
 def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float = 0.85, nn_min: int = NN_MIN) -> dict[str, pa.Table]:
-    df = pl.from_arrow(work).sort("pos")
+    # a group's records together, in file order: groups are then runs of rows, and the chunking
+    # below is offsets arithmetic instead of windowed group-bys
+    df = pl.from_arrow(work).sort(["group", "pos"])
     # ---- exact: a record is a duplicate when an earlier record of its group has the same key
     df = df.with_columns(
         first_pos=pl.col("pos").min().over(["group", "dkey"]),
@@ -115,24 +117,29 @@ def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float
     sem_drops, pairs = _semantic(sem_rows, emb, threshold, nn_min) if emb is not None else ([], [])
     sem = pl.DataFrame(sem_drops, schema=pl.from_arrow(DROP_SCHEMA.empty_table()).schema, orient="row")
     drops = pl.concat([ex.cast(sem.schema), sem]).sort("dropped_pos")
-    dropped = set(drops["dropped_pos"].to_list())
-    kept = df.filter(~pl.col("pos").is_in(list(dropped))) if dropped else df
-    # ---- chunk into items of at most max_turns turns, in file order
-    kept = kept.with_columns(rank=pl.int_range(pl.len()).over("group")).with_columns(
-        item_no=(pl.col("rank") // pl.col("max_turns")).cast(pl.Int32)
-    )
+    kept = df.filter(~pl.col("pos").is_in(drops["dropped_pos"])) if drops.height else df
+    # ---- chunk into items of at most max_turns turns, in file order: a kept record's rank in its
+    # group is its row minus the group's first row
     per_kept = drops.group_by("kept_id").agg(pl.len().alias("n"))
-    kept = kept.join(per_kept, left_on="record_id", right_on="kept_id", how="left").with_columns(pl.col("n").fill_null(0))
-    items = (
-        kept.sort("pos")
-        .group_by(["dataset", "task", "group", "item_no"], maintain_order=True)
-        .agg(
-            pl.col("pos").first().alias("first_pos"),
-            pl.col("pos").alias("positions"),
-            pl.col("record_id").alias("record_ids"),
-            pl.col("n").sum().cast(pl.Int32).alias("dedup_dropped"),
-        )
-        .sort("first_pos")
-    )
+    kept = kept.join(per_kept, left_on="record_id", right_on="kept_id", how="left", maintain_order="left")
+    n = kept.height
+    group = kept["group"].to_numpy()
+    new_group = np.r_[True, group[1:] != group[:-1]] if n else np.zeros(0, bool)
+    starts = np.flatnonzero(new_group)
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    item_no = rank // kept["max_turns"].to_numpy()
+    first = np.flatnonzero(new_group | np.r_[True, item_no[1:] != item_no[:-1]]) if n else np.zeros(0, np.int64)
+    offsets = pa.array(np.r_[first, n].astype(np.int32))
+    pos = kept["pos"].to_numpy()
+    dropped_here = kept["n"].fill_null(0).to_numpy().astype(np.int64)
+    heads = kept[pl.Series(first)].select("dataset", "task", "group")
+    items = pa.table({
+        "dataset": heads["dataset"].to_arrow(), "task": heads["task"].to_arrow(), "group": heads["group"].to_arrow(),
+        "item_no": pa.array(item_no[first].astype(np.int32)), "first_pos": pa.array(pos[first]),
+        "positions": pa.ListArray.from_arrays(offsets, pa.array(pos)),
+        "record_ids": pa.ListArray.from_arrays(offsets, kept["record_id"].to_arrow()),
+        "dedup_dropped": pa.array((np.add.reduceat(dropped_here, first) if n else np.zeros(0, np.int64)).astype(np.int32)),
+    })  # fmt: skip
+    items = items.take(pa.array(np.argsort(pos[first], kind="stable")))
     pair_df = pl.DataFrame(pairs, schema=pl.from_arrow(PAIR_SCHEMA.empty_table()).schema, orient="row")
-    return {"items": items.to_arrow(), "drops": drops.to_arrow(), "pairs": pair_df.to_arrow()}
+    return {"items": items, "drops": drops.to_arrow(), "pairs": pair_df.to_arrow()}

@@ -21,15 +21,17 @@ import pyarrow.parquet as pq
 
 from mmdata.schema import RECORD_SCHEMA
 
-_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+_OPTIONS = ipc.IpcWriteOptions(compression=None)
 
 
-def local_positions(positions: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """A part's item ``positions`` lists → (its records' global positions, unique and ascending;
-    the same lists with every position replaced by its index in that array)."""
+def local_positions(positions: pa.Array | pa.ChunkedArray, uniq: np.ndarray | None = None) -> tuple[np.ndarray, pa.Array]:
+    """A part's item ``positions`` lists → (its records' global positions, unique and ascending —
+    ``uniq`` when the caller has them; the same lists with every position replaced by its index in
+    that array)."""
     lists = positions.combine_chunks() if isinstance(positions, pa.ChunkedArray) else positions
     flat = lists.flatten().to_numpy().astype(np.int64)
-    uniq = np.unique(flat)
+    if uniq is None:
+        uniq = np.unique(flat)
     local = pa.array(np.searchsorted(uniq, flat).astype(np.int64))
     off = lists.offsets.to_numpy()
     cls = pa.LargeListArray if pa.types.is_large_list(lists.type) else pa.ListArray
@@ -97,9 +99,10 @@ def _chunks(src, columns: list[str], rows: np.ndarray, who: np.ndarray):
 
 
 def read_part(paths: list[Path]) -> pa.Table:
-    """One part's Records (its files from :func:`scatter`, in order), one chunk per column."""
+    """One part's Records (its files from :func:`scatter`, in order), one chunk per column (the files are
+    memory-mapped and uncompressed: one copy, no decoding)."""
     tables = []
     for p in paths:
-        with pa.OSFile(str(p)) as f:
+        with pa.memory_map(str(p)) as f:
             tables.append(ipc.open_file(f).read_all())
     return pa.concat_tables(tables).combine_chunks()

@@ -265,14 +265,13 @@ def group_dedup(state: BuildState) -> None:
                            "cache_hits": cache.hits, "embed_seconds": time.perf_counter() - t0}  # fmt: skip
     del texts
     t = state.task("group, dedup, chunk", len(live))
-    items_parts, drops, pairs = [], [], []
     order = sorted(live, key=lambda k: ingested[k].dataset)
-    # the next source's work table is read while this one merges (two sources' tables at most)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-work") as prefetch:
-        ahead = prefetch.submit(work_of, order[0]) if order else None
-        for n in range(len(order)):
-            work = ahead.result()
-            ahead = prefetch.submit(work_of, order[n + 1]) if n + 1 < len(order) else None
+
+    def parts():
+        # one source's work table at a time, cut into group-aligned parts; the engine draws parts
+        # as it starts them, so the next source is read while earlier parts merge
+        for k in order:
+            work = work_of(k)
             if index is not None:
                 sem_mask = work["stext"].is_not_null()
                 work = work.join(index, on="stext", how="left").with_columns(
@@ -280,15 +279,18 @@ def group_dedup(state: BuildState) -> None:
                 ).sort("pos")
             else:
                 work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
-            parts = _partitions(work)
+            cut = _partitions(work)
             del work  # the parts hold what merging needs
-            for m in state.engine.map_tables(merge_groups, parts, emb=emb, threshold=r.multiturn.cosine):
-                # the items' record ids are read again with their Records when they render
-                items_parts.append(m["items"].drop_columns(["group", "record_ids"]))
-                drops.append(m["drops"])
-                pairs.append(m["pairs"])
-            del parts
+            yield from cut
+            del cut
             state.advance(t)
+
+    items_parts, drops, pairs = [], [], []
+    for m in state.engine.imap_tables(merge_groups, parts(), emb=emb, threshold=r.multiturn.cosine):
+        # the items' record ids are read again with their Records when they render
+        items_parts.append(m["items"].drop_columns(["group", "record_ids"]))
+        drops.append(m["drops"])
+        pairs.append(m["pairs"])
     state.drops = pa.concat_tables(drops or [DROP_SCHEMA.empty_table()])
     state.pairs = pa.concat_tables(pairs or [PAIR_SCHEMA.empty_table()])
     items = pl.from_arrow(pa.concat_tables(items_parts)) if items_parts else pl.DataFrame()
@@ -359,18 +361,22 @@ def render(state: BuildState) -> None:
     flat = (flat.combine_chunks() if isinstance(flat, pa.ChunkedArray) else flat).flatten().to_numpy()
     ends = np.cumsum(sampled["positions"].list.len().to_numpy().astype(np.int64))
     cuts = np.concatenate([[0], ends[np.array([*starts[1:], sampled.height], np.int64) - 1]]) if starts else [0]
-    needs = [np.unique(flat[cuts[k]:cuts[k + 1]]) for k in range(len(starts))]
-    del flat, ends
+    seen = np.zeros(sum(i.n for i in state.ingested), bool)  # one flag per Record: unique positions without sorting
+    needs = []
+    for k in range(len(starts)):
+        seen[flat[cuts[k]:cuts[k + 1]]] = True
+        needs.append(np.flatnonzero(seen))
+        seen[needs[-1]] = False
+    del flat, ends, seen
 
     def parts():
-        for k in starts:
+        for n, k in enumerate(starts):
             p = sampled.slice(k, RENDER_ROWS).select(cols).to_arrow()
-            yield p.set_column(p.schema.get_field_index("positions"), "positions", local_positions(p.column("positions"))[1])
+            yield p.set_column(p.schema.get_field_index("positions"), "positions", local_positions(p.column("positions"), needs[n])[1])
 
     spill = Path(tempfile.mkdtemp(prefix="mmdata-render-"))
     try:
         files = scatter(state.ingested, needs, RENDER_COLUMNS, spill)
-        del needs
         _render_parts(state, parts(), len(starts), [partial(_part_records, f) for f in files])
     finally:
         shutil.rmtree(spill, ignore_errors=True)
@@ -385,10 +391,6 @@ def _render_parts(state: BuildState, parts, n_parts: int, records: list) -> None
     t = state.task(f"render {state.sampled.height:,} items", n_parts)
     shards = ShardWriter(state.tmp, r.output.shard_rows)
     llava = LlavaWriter(state.tmp, state.image_roots) if "llava" in r.output.formats else None
-    from mmdata.recipe.report import prefetch
-
-    prefetch()  # the report's plotting library loads while the mixture renders
-
     def sink(part: pa.Table) -> None:
         j = part.column("j").to_numpy()
         # a part comes back in j order (render_items sorts); then one chunk per column is what

@@ -62,7 +62,14 @@ def test_outputs_load_with_datasets_and_validate(mix):
     with_img = [x for x in llava if "image" in x]
     assert with_img and all(os.path.isfile(x["image"]) for x in with_img[:20])
     html = (res.out / "report.html").read_text()
-    assert html.count("<img") >= 2 and "<table>" in html
+    assert html.count("<svg") == 5 and "<table>" in html  # composition (2), shape (3) charts, inline
+    import re
+    import xml.etree.ElementTree as ET
+
+    charts = {ET.fromstring(s).get("aria-label"): s for s in re.findall(r"<svg.*?</svg>", html, re.S)}  # each chart is well-formed SVG
+    sampled = res.manifest["counts"]
+    for name, c in sampled.items():  # every dataset is a labelled bar carrying its sampled count
+        assert f">{name}</text>" in charts["items by dataset"] and f">{c['sampled']:,}</text>" in charts["items by dataset"]
 
 
 def test_rebuild_same_hash_other_seed_differs(mix, tmp_path):

@@ -98,3 +98,18 @@ def test_dedup_inspect_cli(small_world, tmp_path, near):
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "pairs near 0.82" in r.stdout and ("yes" in r.stdout or "no" in r.stdout)
+
+
+def test_semantic_groups_interleaved_in_file_order():
+    # an image's questions need not be adjacent in the file: a group is every record of the image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    v, w = rng.normal(size=(2, 16))
+    emb = np.stack([v, w, v + 0.01, w + 0.01]).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    t = work([("img1", "a0", None), ("img2", "b1", None), ("img1", "a2", None), ("img2", "b3", None)], dedup="semantic")
+    t = t.set_column(t.schema.get_field_index("emb"), "emb", pa.array([0, 1, 2, 3], pa.int32()))
+    out = merge_groups(t, emb=emb, threshold=0.9)
+    assert [(d["kept_id"], d["dropped_id"]) for d in out["drops"].to_pylist()] == [("a0", "a2"), ("b1", "b3")]
+    assert [i["record_ids"] for i in out["items"].to_pylist()] == [["a0"], ["b1"]]
