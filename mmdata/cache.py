@@ -197,38 +197,36 @@ def code_digest(package: str) -> str:
 
 
 def _walk(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative name, stat) of every file under ``folder``, following symlinks (each real folder
-    once, so a link cycle ends). Names use ``/``."""
+    """(relative name, stat) of every file under ``folder``, in no particular order, following
+    symlinks (each real folder once, so a link cycle ends). Names use ``/``."""
     seen: set[str] = set()
-    stack = [(Path(os.path.realpath(folder)), "")]
+    stack = [(os.path.realpath(folder), "")]
     while stack:
         d, rel = stack.pop()
-        if str(d) in seen:
+        if d in seen:
             continue
-        seen.add(str(d))
+        seen.add(d)
         try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
+            entries = os.scandir(d)
         except (FileNotFoundError, NotADirectoryError):
             continue
-        for e in entries:
-            name = f"{rel}{e.name}"
-            try:
-                if e.is_dir():
-                    stack.append((Path(os.path.realpath(e.path)), name + "/"))
-                elif e.is_file():
-                    yield name, e.stat()
-            except OSError:  # a dangling link or a file removed while walking
-                continue
+        with entries:
+            for e in entries:
+                try:
+                    if e.is_dir():
+                        stack.append((os.path.realpath(e.path), f"{rel}{e.name}/"))
+                    elif e.is_file():
+                        yield f"{rel}{e.name}", e.stat()
+                except OSError:  # a dangling link or a file removed while walking
+                    continue
 
 
 def listing_digest(folder: str | Path) -> str:
     """Every file under ``folder`` by relative name, size and mtime: cheap, and it changes when an
     image is added, deleted, replaced or touched. A missing folder digests as empty."""
-    h = hashlib.sha256()
-    folder = Path(folder)
-    for name, st in sorted(_walk(folder)):
-        h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    lines = [f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n" for name, st in _walk(Path(folder))]
+    lines.sort()  # by name: "\0" sorts below every character a name holds
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def tree_digest(folder: str | Path, *, skip: Callable[[str], bool] | None = None) -> str:

@@ -85,19 +85,20 @@ def _mc_variables(turns: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
-def _interleave(user: pa.Array, assistant: pa.Array, at: np.ndarray, lens: np.ndarray) -> pa.Array:
-    """User and assistant texts of ``len(at)`` turns (turn ``r`` of the items, in item/turn order, is
-    at position ``at[r]`` of both) → one ``turns`` list per item, built in Arrow: the texts go into
-    item order and interleave by a single ``take``; list offsets are 2 × turns per item."""
-    n = len(user)
-    both = pa.concat_arrays([user.cast(pa.string()), assistant.cast(pa.string())])
+def _interleave(users: list[pa.Array], assistants: list[pa.Array], at: np.ndarray, lens: np.ndarray) -> pa.Array:
+    """User and assistant texts of ``len(at)`` turns, each given as consecutive arrays (turn ``r`` of
+    the items, in item/turn order, is at position ``at[r]`` of both) → one ``turns`` list per item,
+    built in Arrow: all texts are concatenated once and put into item order, interleaved, by a
+    single ``take``; list offsets are 2 × turns per item."""
+    n = len(at)
+    both = pa.concat_arrays([x.cast(pa.large_string()) for x in (*users, *assistants)])
     idx = np.empty(2 * n, np.int64)
     idx[0::2] = at
     idx[1::2] = at + n
     content = both.take(pa.array(idx))
     role = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.array([0, 1], np.int8), n)), pa.array(["user", "assistant"])).cast(pa.string())
     offsets = pa.array(np.concatenate([[0], np.cumsum(lens * 2)]).astype(np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([role, content], fields=list(TURN)))
+    return pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([role, content.cast(pa.string())], fields=list(TURN)))
 
 
 def take_frame(records: pa.Table, cols: list[str], pos: np.ndarray) -> pl.DataFrame:
@@ -186,12 +187,22 @@ def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarr
     )  # fmt: skip
     if not need_mc:
         return df
-    mc = df.filter(pl.col("choices").is_not_null())
-    rest = df.filter(pl.col("choices").is_null())
-    mc = _mc_variables(mc, seed) if mc.height else None
-    order_type = mc.schema["order"] if mc is not None else pl.Array(pl.Int64, 1)
-    rest = rest.with_columns(options=pl.lit(""), answer_letter=pl.lit(""), order=pl.lit(None, order_type))
-    return (pl.concat([rest, mc.select(rest.columns)]) if mc is not None else rest).sort("_row")
+    has = df["choices"].is_not_null()
+    n_mc = int(has.sum())
+    if n_mc == df.height:
+        return _mc_variables(df, seed).select(*df.columns, "options", "answer_letter", "order")
+    if n_mc == 0:
+        return df.with_columns(options=pl.lit(""), answer_letter=pl.lit(""), order=pl.lit(None, pl.Array(pl.Int64, 1)))
+    mc = _mc_variables(df.filter(has), seed)
+    if used is not None:  # compiled templates: the multiple-choice rows' values go in place (no permutation column)
+        at = pl.Series(np.flatnonzero(has.to_numpy()))
+        return df.with_columns(
+            pl.repeat("", df.height, eager=True).scatter(at, mc["options"]).alias("options"),
+            pl.repeat("", df.height, eager=True).scatter(at, mc["answer_letter"]).alias("answer_letter"),
+            df["answer"].clone().scatter(at, mc["answer"]).alias("answer"),
+        )  # fmt: skip
+    rest = df.filter(~has).with_columns(options=pl.lit(""), answer_letter=pl.lit(""), order=pl.lit(None, mc.schema["order"]))
+    return pl.concat([rest, mc.select(rest.columns)]).sort("_row")
 
 
 def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, templates_dir: str | None, seed: int,
@@ -305,9 +316,7 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
         for g, out in zip(slots, pl.collect_all(frames), strict=True):
             users[g], assistants[g] = out["user"].to_arrow(), out["assistant"].to_arrow()
         # texts are in template order; one take puts them in item/turn order and interleaves them
-        user = pa.concat_arrays([x.cast(pa.large_string()) for x in users])
-        assistant = pa.concat_arrays([x.cast(pa.large_string()) for x in assistants])
-        parts.append(_interleave(user, assistant, np.argsort(order, kind="stable"), lens[tmask]))
+        parts.append(_interleave(users, assistants, np.argsort(order, kind="stable"), lens[tmask]))
     # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
     if native.any():
         nat_items = np.flatnonzero(native)
