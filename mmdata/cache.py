@@ -7,7 +7,7 @@ JSON of the kind, the kind's version (:data:`VERSIONS`) and ``inputs``; callers 
 or a path standing for content. The helpers below compute those digests:
 
 =======================  ================================================================
-:func:`file_digest`      SHA-256 of a file's bytes (memoised per path, size, mtime and inode)
+:func:`file_digest`      SHA-256 (or XXH3-128) of a file's bytes (memoised per path, size, mtime and inode)
 :func:`files_digest`     names and byte digests of several files
 :func:`listing_digest`   every file under a folder by relative name, size and mtime (images)
 :func:`tree_digest`      every file under a folder by relative name and byte digest (weights)
@@ -152,18 +152,19 @@ def _touch(p: Path) -> None:
 _DIGESTS: dict[tuple, str] = {}
 
 
-def file_digest(path: str | Path) -> str:
-    """XXH3-128 of a file's bytes (a content key, not a signature: about six times faster than SHA-256
-    over the gigabyte a large source's annotations weigh), memoised per (real path, size, mtime, inode)."""
+def file_digest(path: str | Path, *, fast: bool = False) -> str:
+    """SHA-256 of a file's bytes (``fast``: XXH3-128, a content key rather than a signature, about six
+    times faster over the gigabyte a large source's annotations weigh), memoised per (real path,
+    size, mtime, inode)."""
     p = os.path.realpath(path)
     try:
         st = os.stat(p)
     except FileNotFoundError:
         raise MmdataError("file not found", file=path) from None
-    k = (p, st.st_size, st.st_mtime_ns, st.st_ino)
+    k = (p, st.st_size, st.st_mtime_ns, st.st_ino, fast)
     hit = _DIGESTS.get(k)
     if hit is None:
-        h = xxhash.xxh3_128()
+        h = xxhash.xxh3_128() if fast else hashlib.sha256()
         with open(p, "rb") as f:
             while chunk := f.read(1 << 22):
                 h.update(chunk)
@@ -171,13 +172,13 @@ def file_digest(path: str | Path) -> str:
     return hit
 
 
-def files_digest(paths: Iterable[str | Path], *, root: str | Path | None = None) -> str:
+def files_digest(paths: Iterable[str | Path], *, root: str | Path | None = None, fast: bool = False) -> str:
     """Digest of several files: their names (relative to ``root``, else the bare file names) and
-    byte digests, in the order given."""
+    byte digests (:func:`file_digest`, ``fast`` as there), in the order given."""
     h = hashlib.sha256()
     for p in paths:
         name = Path(p).relative_to(root).as_posix() if root is not None else Path(p).name
-        h.update(f"{name}\0{file_digest(p)}\n".encode())
+        h.update(f"{name}\0{file_digest(p, fast=fast)}\n".encode())
     return h.hexdigest()
 
 

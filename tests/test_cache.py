@@ -97,6 +97,21 @@ def test_tree_and_file_digests_are_content(tmp_path):
     assert cache.files_digest([tmp_path / "w" / "model.safetensors"]) == cache.files_digest([tmp_path / "w" / "model.safetensors"])
 
 
+def test_fast_file_digest_is_content_too(tmp_path):
+    import hashlib
+
+    import xxhash
+
+    f = tmp_path / "annotations.json"
+    f.write_bytes(b'{"a": 1}')
+    assert cache.file_digest(f) == hashlib.sha256(b'{"a": 1}').hexdigest()
+    assert cache.file_digest(f, fast=True) == xxhash.xxh3_128_hexdigest(b'{"a": 1}')  # memoised apart from SHA-256
+    fast = cache.files_digest([f], fast=True)
+    assert fast != cache.files_digest([f])
+    f.write_bytes(b'{"a": 22}')
+    assert cache.files_digest([f], fast=True) != fast  # new bytes, new key
+
+
 def test_gc_keeps_recent_entries_and_trims_to_a_size():
     for k in range(3):
         cache.run("bench", {"gc": k}, lambda tmp, k=k: (tmp / "blob").write_bytes(b"x" * (1000 * (k + 1))))

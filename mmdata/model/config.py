@@ -237,6 +237,9 @@ class Preset(Strict):
     projector: Any = None  # a registered projector config (see mmdata.model.registry); visual: projector
     discrete: DiscreteConfig | None = None  # visual: discrete
     moe: MoEConfig = MoEConfig()
+    # "text-rms": the projector's tokens are RMS-normalised and scaled to the LLM's input-embedding RMS
+    # (fixed when the model is built), so visual and text tokens enter the LLM at one scale
+    visual_norm: Literal["none", "text-rms"] = "none"
     stage0: Stage0Config | None = None
     train: TrainConfig
 
@@ -262,14 +265,16 @@ class Preset(Strict):
             d.pop("discrete")
         else:
             d.pop("projector")
+        if self.visual_norm == "none":  # likewise presets written before visual_norm
+            d.pop("visual_norm")
         return d
 
     def model_section(self) -> dict:
         """What fixes the architecture (used to check that ``--init`` matches the preset); local
         paths are left out, since moving the weights does not change the model."""
         d = self.to_dict()
-        keys = ("vision", "llm", "visual", "discrete", "moe") if self.is_discrete else ("vision", "llm", "projector", "moe")
-        out = {k: d[k] for k in keys}
+        keys = ("vision", "llm", "visual", "discrete", "moe") if self.is_discrete else ("vision", "llm", "projector", "moe", "visual_norm")
+        out = {k: d[k] for k in keys if k in d}
         for k in ("vision", "llm"):
             out[k].pop("path")
         if self.is_discrete:

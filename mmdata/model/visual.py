@@ -82,6 +82,10 @@ class ProjectorPath(VisualPath):
         self.projector = build_projector(preset.projector, vision.hidden_size, d, vision.num_patches, self.keep_cls)
         m = preset.moe
         self.moe = ParrotMoE(d, m.experts, m.intermediate, m.alpha, m.residual) if m.enabled else None
+        # visual_norm "text-rms": the target RMS of a visual token (a buffer, saved with the weights)
+        self.norm_to = preset.visual_norm == "text-rms"
+        if self.norm_to:
+            self.register_buffer("token_rms", torch.ones(()))
 
     @property
     def num_tokens(self) -> int:
@@ -100,6 +104,8 @@ class ProjectorPath(VisualPath):
             vis = torch.cat([cls_tok[:, None], vis], dim=1)
         else:
             vis = self.projector(patches)
+        if self.norm_to:
+            vis = vis * (self.token_rms * torch.rsqrt(vis.pow(2).mean(-1, keepdim=True) + 1e-6))
         if not self.routed:
             return VisualTokens(vis)
         vis, probs = self.moe(vis, text, mask)
@@ -119,7 +125,12 @@ def build_visual(preset, vision, llm, *, weights: bool) -> VisualPath:
         from mmdata.model.discrete import build_discrete
 
         return build_discrete(preset, vision, llm, weights=weights)
-    return ProjectorPath(preset, vision, llm.get_input_embeddings().embedding_dim)
+    emb = llm.get_input_embeddings()
+    path = ProjectorPath(preset, vision, emb.embedding_dim)
+    if path.norm_to and weights:  # the LLM's own token scale (a checkpoint brings its saved value)
+        with torch.no_grad():
+            path.token_rms.fill_(emb.weight.float().pow(2).mean(-1).sqrt().mean())
+    return path
 
 
 def legacy_key(name: str, discrete: bool) -> str:

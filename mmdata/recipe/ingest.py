@@ -113,7 +113,7 @@ def source_inputs(spec: SourceSpec, path: Path, listings: dict | None = None) ->
         "adapter": spec.dataset,
         "code": cache.code_digest("mmdata.sources"),
         "schema": cache.file_digest(Path(__file__).resolve().parents[1] / "schema.py"),
-        "files": cache.files_digest(files, root=base),
+        "files": cache.files_digest(files, root=base, fast=True),  # annotation files reach gigabytes: XXH3
         "images": _listing(image_root(spec, path), listings),
     }
 

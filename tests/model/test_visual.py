@@ -46,3 +46,25 @@ def test_checkpoint_written_before_the_interface_loads(vlm_factory, tmp_path):
     assert cfg["stage"] == 2 and loaded.use_moe
     new = loaded.state_dict()
     assert all(torch.equal(new[k], v) for k, v in sd.items())
+
+
+def test_visual_norm_puts_tokens_at_the_text_scale_and_saves_it(vlm_factory, preset, tmp_path):
+    assert "visual_norm" not in preset.to_dict()  # presets without the option hash as before it
+    p = preset.model_copy(update={"visual_norm": "text-rms"})
+    assert p.to_dict()["visual_norm"] == "text-rms" and p.model_section()["visual_norm"] == "text-rms"
+    vlm = vlm_factory(p)
+    emb = vlm.llm.get_input_embeddings().weight
+    text_rms = emb.pow(2).mean(-1).sqrt().mean()
+    assert torch.allclose(vlm.visual.token_rms, text_rms)
+    px = torch.rand(2, 3, p.vision.arch.image_size, p.vision.arch.image_size)
+    with torch.no_grad():
+        vis = vlm.visual(px, vlm.vision).embeds
+        plain = vlm_factory().visual(px, vlm.vision).embeds
+    rms = vis.pow(2).mean(-1).sqrt()
+    assert torch.allclose(rms, torch.full_like(rms, float(text_rms)), rtol=1e-3)
+    assert not torch.allclose(plain.pow(2).mean(-1).sqrt(), rms, rtol=0.1)  # without the option the scale is the projector's own
+    set_stage(vlm, 2)
+    vlm.visual.token_rms.fill_(0.123)  # a checkpoint restores its own value, not the LLM's
+    ckpt_io.save_checkpoint(tmp_path / "ck", vlm, stage=2, step=1)
+    loaded, _ = ckpt_io.load_vlm(tmp_path / "ck")
+    assert abs(float(loaded.visual.token_rms) - 0.123) < 1e-6 and loaded.preset.visual_norm == "text-rms"
