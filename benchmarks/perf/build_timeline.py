@@ -1,5 +1,6 @@
-"""Where a warm build's time goes, thread by thread: stage timings plus the time spent in the render
-stage's scatter, each part's Records read, each part's render and each shard write, per thread.
+"""Where a warm build's time goes, thread by thread: stage timings, then the time spent per thread
+reading each source's work table, merging each part, scattering the render columns, reading each
+part's Records, rendering each part and writing each shard.
 
     MMDATA_CACHE=<a cache holding the ingest entries> .venv/bin/python benchmarks/perf/build_timeline.py \
         [--world /tmp/mmdata-world-full] [--recipe honeybee] [--out /tmp/mmdata-timeline]
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--recipe", default="honeybee")
     ap.add_argument("--out", default="/tmp/mmdata-timeline")
     args = ap.parse_args()
-    for name in ("scatter", "read_part", "render_items"):
+    for name in ("_source_work", "merge_groups", "scatter", "read_part", "render_items"):
         timed(stages, name)
     timed(output.ShardWriter, "write")
     T0 = time.perf_counter()

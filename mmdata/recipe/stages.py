@@ -212,10 +212,11 @@ def _partitions(work: pl.DataFrame) -> list[pa.Table]:
     """Split the work table into group-aligned parts (per dataset, then at group boundaries)."""
     parts = []
     for ds in sorted(work["dataset"].unique().to_list()):
-        sub = work.filter(pl.col("dataset") == ds).sort(["group", "pos"])
-        if sub.height <= PART_ROWS:
+        sub = work.filter(pl.col("dataset") == ds)
+        if sub.height <= PART_ROWS:  # merge_groups orders the rows itself
             parts.append(sub)
             continue
+        sub = sub.sort(["group", "pos"])
         g = sub["group"].to_numpy()
         starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
         cut, last = [], 0
