@@ -10,6 +10,7 @@ or a path standing for content. The helpers below compute those digests:
 :func:`file_digest`      SHA-256 (or XXH3-128) of a file's bytes (memoised per path, size, mtime and inode)
 :func:`files_digest`     names and byte digests of several files
 :func:`listing_digest`   every file under a folder by relative name, size and mtime (images)
+:func:`listing_digests`  the same for several folders, a nested one taken from its outer walk
 :func:`tree_digest`      every file under a folder by relative name and byte digest (weights)
 =======================  ================================================================
 
@@ -197,9 +198,10 @@ def code_digest(package: str) -> str:
     return _CODE[package]
 
 
-def _walk(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
+def _walk(folder: Path, links: list | None = None) -> Iterator[tuple[str, os.stat_result]]:
     """(relative name, stat) of every file under ``folder``, in no particular order, following
-    symlinks (each real folder once, so a link cycle ends). Names use ``/``."""
+    symlinks (each real folder once, so a link cycle ends). Names use ``/``. A symbolic link met on
+    the way is appended to ``links`` (when given)."""
     seen: set[str] = set()
     stack = [(os.path.realpath(folder), "")]
     while stack:
@@ -214,6 +216,8 @@ def _walk(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
         with entries:
             for e in entries:
                 try:
+                    if links is not None and e.is_symlink():
+                        links.append(e.path)
                     if e.is_dir():
                         stack.append((os.path.realpath(e.path), f"{rel}{e.name}/"))
                     elif e.is_file():
@@ -222,12 +226,40 @@ def _walk(folder: Path) -> Iterator[tuple[str, os.stat_result]]:
                     continue
 
 
+def _listing_lines(folder: str | Path, links: list | None = None) -> list[str]:
+    lines = [f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n" for name, st in _walk(Path(folder), links)]
+    lines.sort()  # by name: "\0" sorts below every character a name holds
+    return lines
+
+
 def listing_digest(folder: str | Path) -> str:
     """Every file under ``folder`` by relative name, size and mtime: cheap, and it changes when an
     image is added, deleted, replaced or touched. A missing folder digests as empty."""
-    lines = [f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n" for name, st in _walk(Path(folder))]
-    lines.sort()  # by name: "\0" sorts below every character a name holds
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
+    return hashlib.sha256("".join(_listing_lines(folder)).encode()).hexdigest()
+
+
+def listing_digests(folders: Iterable[str | Path]) -> dict[str, str]:
+    """:func:`listing_digest` of several folders, by real path, walking each file once: a folder
+    inside another one given here (COCO's ``train2017`` inside ``coco``) takes its lines from the
+    outer walk, renamed, unless that walk met a symbolic link (then the inner folder is walked on its
+    own, as :func:`listing_digest` would)."""
+    real = sorted({os.path.realpath(f) for f in folders})
+    out: dict[str, str] = {}
+    outer = [r for r in real if not any(r.startswith(o + os.sep) for o in real if o != r)]
+    for top in outer:
+        links: list = []
+        lines = _listing_lines(top, links)
+        out[top] = hashlib.sha256("".join(lines).encode()).hexdigest()
+        for inner in real:
+            if not inner.startswith(top + os.sep):
+                continue
+            if links:
+                out[inner] = listing_digest(inner)
+                continue
+            prefix = inner[len(top) + 1 :].replace(os.sep, "/") + "/"
+            mine = [x[len(prefix) :] for x in lines if x.startswith(prefix)]  # still sorted by name
+            out[inner] = hashlib.sha256("".join(mine).encode()).hexdigest()
+    return out
 
 
 def tree_digest(folder: str | Path, *, skip: Callable[[str], bool] | None = None) -> str:

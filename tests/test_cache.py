@@ -86,6 +86,26 @@ def test_listing_digest_follows_images_and_symlinks(tmp_path):
     cache.listing_digest(imgs)
 
 
+def test_listing_digests_take_nested_folders_from_one_walk(tmp_path):
+    coco = tmp_path / "coco"
+    (coco / "train2017" / "deep").mkdir(parents=True)
+    (coco / "val2017").mkdir()
+    for rel in ("a.jpg", "train2017/b.jpg", "train2017/deep/c.jpg", "val2017/d.jpg"):
+        (coco / rel).write_bytes(rel.encode())
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "e.jpg").write_bytes(b"e")
+    folders = [coco / "train2017", coco, other, coco / "train2017" / "deep", tmp_path / "missing"]
+    got = cache.listing_digests(folders)
+    assert got == {os.path.realpath(f): cache.listing_digest(f) for f in folders}
+    assert len(set(got.values())) == len(folders)
+    # a link inside the outer folder: the inner folder is walked on its own, with the same answer
+    os.symlink(other, coco / "train2017" / "linked")
+    got = cache.listing_digests(folders)
+    assert got == {os.path.realpath(f): cache.listing_digest(f) for f in folders}
+    assert got[os.path.realpath(coco / "train2017")] != cache.listing_digest(coco / "val2017")
+
+
 def test_tree_and_file_digests_are_content(tmp_path):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "model.safetensors").write_bytes(b"weights-1")

@@ -1,7 +1,8 @@
 """Engines run the same stage functions (:func:`~mmdata.recipe.merge.merge_groups`,
 :func:`~mmdata.recipe.render.render_items`) either in-process (``local``, the default) or on Ray Data
 (``ray``), with identical results: work is split along group boundaries / item positions and the
-outputs are re-ordered by position, so partitioning never shows in the mixture.
+outputs are re-ordered by position, so partitioning never shows in the mixture. A part is an Arrow
+table or a polars frame (the local engine hands it over as it is; Ray's blocks are Arrow tables).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal, get_args
 
+import polars as pl
 import pyarrow as pa
 
 from mmdata.errors import MmdataError
@@ -112,7 +114,7 @@ class RayEngine:
         """As :meth:`LocalEngine.map_tables`; each part's own keyword arguments go into the object store."""
         import ray
 
-        parts = list(parts)
+        parts = [p.to_arrow() if isinstance(p, pl.DataFrame) else p for p in parts]  # blocks are Arrow tables
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         # a block per part, each tagged with its part number so results can be put back in order

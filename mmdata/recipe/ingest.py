@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -100,43 +98,28 @@ def image_root(spec: SourceSpec, path: Path) -> Path:
     return Path(spec.images) if spec.images else src.get(spec.dataset).default_image_root(path)
 
 
-def source_inputs(spec: SourceSpec, path: Path, listings: dict | None = None) -> dict:
+def source_inputs(spec: SourceSpec, path: Path, listings: dict[str, str] | None = None) -> dict:
     """The content key of one source: annotation bytes, image listing, adapter and schema code.
-    ``listings`` memoises image-folder listings by real path within one build (several sources
-    share the COCO folder; a build reads one snapshot of it)."""
+    ``listings``: image-folder listing digests by real path, computed once for a build
+    (:func:`listings_of`: several sources share the COCO folder; a build reads one snapshot of it)."""
     if not path.exists():
         raise MmdataError(f"source path for {spec.dataset!r} does not exist", file=path, field="sources.path")
     adapter = src.get(spec.dataset)
     files = adapter.files(path)
     base = path if path.is_dir() else path.parent
+    images = os.path.realpath(image_root(spec, path))
     return {
         "adapter": spec.dataset,
         "code": cache.code_digest("mmdata.sources"),
         "schema": cache.file_digest(Path(__file__).resolve().parents[1] / "schema.py"),
         "files": cache.files_digest(files, root=base, fast=True),  # annotation files reach gigabytes: XXH3
-        "images": _listing(image_root(spec, path), listings),
+        "images": listings[images] if listings and images in listings else cache.listing_digest(images),
     }
 
 
-def _listing(folder: Path, memo: dict | None) -> str:
-    """The folder's listing digest; ``memo`` (shared by the threads computing one build's keys) holds
-    one future per real path, so a folder several sources share is walked once."""
-    if memo is None:
-        return cache.listing_digest(folder)
-    key = os.path.realpath(folder)
-    with _MEMO_LOCK:
-        fut, mine = memo.get(key), False
-        if fut is None:
-            fut, mine = memo.setdefault(key, Future()), True
-    if mine:
-        try:
-            fut.set_result(cache.listing_digest(folder))
-        except BaseException as e:
-            fut.set_exception(e)
-    return fut.result()
-
-
-_MEMO_LOCK = threading.Lock()
+def listings_of(specs: list[SourceSpec], paths: list[Path]) -> dict[str, str]:
+    """The listing digests of these sources' image folders, each file stat'ed once."""
+    return cache.listing_digests(image_root(s, p) for s, p in zip(specs, paths, strict=True))
 
 
 def read_source(dataset: str, path: Path, images: Path, tmp: Path) -> None:

@@ -14,10 +14,13 @@ box string for REC), ``emb`` a row of the embedding matrix (semantic dedup).
   (HNSW) instead of a dense similarity matrix.
 * Kept records are cut, in file order, into items of at most ``max_turns`` turns.
 
-Outputs: ``items`` (one row per item, with its records), ``drops`` (kept_id, dropped_id, similarity,
-rule) and ``pairs`` (every within-group pair with similarity ≥ threshold − 0.15, for
-``mmdata dedup inspect``). Any partition of the work table along group boundaries gives the same
-result, which is what lets the Ray engine split the work.
+Outputs: ``items`` (one row per item, with its records, in file order of their first record),
+``drops`` (kept_id, dropped_id, similarity, rule; by dropped position) and ``pairs`` (every
+within-group pair with similarity ≥ threshold − 0.15, for ``mmdata dedup inspect``; by the later
+record's position, then the earlier's). Drops and pairs carry both records' positions
+(:data:`POSITIONS`) for the build, which sorts them across parts and leaves them out of the files it
+writes. Any partition of the work table along group boundaries gives the same result, which is
+what lets the Ray engine split the work.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ NN_MIN = 512  # groups at least this large search nearest neighbours (usearch) i
 NN_K = 32  # neighbours looked at per record in such groups
 
 DROP_SCHEMA = pa.schema([("dataset", pa.string()), ("group", pa.string()), ("kept_id", pa.string()), ("dropped_id", pa.string()),
-                         ("similarity", pa.float32()), ("rule", pa.string()), ("dropped_pos", pa.int64())])  # fmt: skip
+                         ("similarity", pa.float32()), ("rule", pa.string()), ("dropped_pos", pa.int64()), ("kept_pos", pa.int64())])  # fmt: skip
 PAIR_SCHEMA = pa.schema([("dataset", pa.string()), ("group", pa.string()), ("a_id", pa.string()), ("b_id", pa.string()),
-                         ("similarity", pa.float32()), ("dropped", pa.bool_())])  # fmt: skip
+                         ("similarity", pa.float32()), ("dropped", pa.bool_()), ("a_pos", pa.int64()), ("b_pos", pa.int64())])  # fmt: skip
+POSITIONS = ["dropped_pos", "kept_pos", "a_pos", "b_pos"]  # the build's own columns, not written (dedup*.parquet)
+_HASH_SEED = 0x6D6D64617461
 
 
 def _neighbours(vecs: np.ndarray, low: float, k: int = NN_K) -> list[dict[int, float]]:
@@ -59,15 +64,16 @@ def _neighbours(vecs: np.ndarray, low: float, k: int = NN_K) -> list[dict[int, f
 
 
 def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float, nn_min: int = NN_MIN) -> tuple[list[tuple], list[tuple]]:
-    """Greedy semantic dedup inside each group, in file order. Groups of at least ``nn_min`` records use
-    nearest-neighbour search (each record's :data:`NN_K` nearest earlier records) instead of the dense
-    similarity matrix, which grows with the square of the group."""
+    """Greedy semantic dedup inside each group (``gid``: rows of a group are adjacent, in file order).
+    Groups of at least ``nn_min`` records use nearest-neighbour search (each record's :data:`NN_K`
+    nearest earlier records) instead of the dense similarity matrix, which grows with the square of
+    the group."""
     drops, pairs = [], []
     if sem.height == 0:
         return drops, pairs
-    groups = sem["group"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    ends = np.r_[starts[1:], len(groups)]
+    gid = sem["gid"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    ends = np.r_[starts[1:], len(gid)]
     rows = sem.select("dataset", "group", "record_id", "pos", "emb").rows()
     for s, e in zip(starts, ends, strict=True):
         if e - s < 2:
@@ -86,60 +92,100 @@ def _semantic(sem: pl.DataFrame, emb: np.ndarray, threshold: float, nn_min: int 
                 if k in kept and (v > best or (v == best and k < bk)):
                     best, bk = v, k
             ds, g, rid, pos, _ = rows[s + i]
-            if bk >= 0 and best >= threshold:
-                drops.append((ds, g, rows[s + bk][2], rid, best, "semantic", pos))
-                pairs += [(ds, g, rows[s + k][2], rid, v, True) for k, v in sorted(near[i].items())]
-                continue
-            pairs += [(ds, g, rows[s + k][2], rid, v, False) for k, v in sorted(near[i].items())]
-            kept.add(i)
+            dropped = bk >= 0 and best >= threshold
+            pairs += [(ds, g, rows[s + k][2], rid, v, dropped, rows[s + k][3], pos) for k, v in sorted(near[i].items())]
+            if dropped:
+                drops.append((ds, g, rows[s + bk][2], rid, best, "semantic", pos, rows[s + bk][3]))
+            else:
+                kept.add(i)
     return drops, pairs
 
 
-def merge_groups(work: pa.Table, emb: np.ndarray | None = None, threshold: float = 0.85, nn_min: int = NN_MIN) -> dict[str, pa.Table]:
+def group_order(group: pl.Series, pos: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' order with each group together, in file order (``pos``) inside it, and each row's
+    group number (0, 1, … in that order). Groups are ordered by a 64-bit hash of their name (integers
+    sort several times faster than the names); two names that share a hash would fall into one run,
+    so there must be as many runs as names, else the names themselves are sorted."""
+    h = group.hash(_HASH_SEED).to_numpy()
+    order = np.lexsort((pos.to_numpy(), h))
+    h = h[order]
+    new = np.r_[True, h[1:] != h[:-1]] if len(h) else np.zeros(0, bool)
+    if group.n_unique() != int(new.sum()):  # fewer hashes than names: two names share one
+        order = pl.DataFrame({"g": group, "p": pos}).with_row_index("i").sort(["g", "p"])["i"].to_numpy().astype(np.int64)
+        g = group.gather(order)
+        new = np.r_[True, g.ne_missing(g.shift(1)).to_numpy()[1:]] if len(g) else new
+    return order, np.cumsum(new) - 1
+
+
+def merge_groups(work: pa.Table | pl.DataFrame, emb: np.ndarray | None = None, threshold: float = 0.85, nn_min: int = NN_MIN,
+                 ids: bool = True) -> dict[str, pa.Table]:  # fmt: skip
+    """``work``: an Arrow table, or a polars frame (the local engine passes the build's own frames
+    without a conversion). ``ids=False`` leaves the items' ``group`` and ``record_ids`` out (the
+    build reads record ids again when it renders)."""
+    df = work if isinstance(work, pl.DataFrame) else pl.from_arrow(work)
     # a group's records together, in file order: groups are then runs of rows, and the chunking
     # below is offsets arithmetic instead of windowed group-bys
-    df = pl.from_arrow(work).sort(["group", "pos"])
+    order, gid = group_order(df["group"], df["pos"])
+    df = df[pl.Series(order)].with_columns(pl.Series("gid", gid, pl.Int64))
+    n = df.height
+    dtype = pl.from_arrow(DROP_SCHEMA.empty_table()).schema
     # ---- exact: a record is a duplicate when an earlier record of its group has the same key
-    df = df.with_columns(
-        first_pos=pl.col("pos").min().over(["group", "dkey"]),
-    ).with_columns(
-        exact_dup=(pl.col("dedup") == "exact") & pl.col("dkey").is_not_null() & (pl.col("pos") != pl.col("first_pos"))
-    )
-    firsts = df.select(pl.col("pos").alias("first_pos"), pl.col("record_id").alias("kept_id"))
-    ex = (
-        df.filter(pl.col("exact_dup"))
-        .join(firsts, on="first_pos", how="left")
-        .select("dataset", "group", "kept_id", pl.col("record_id").alias("dropped_id"),
-                pl.lit(1.0, pl.Float32).alias("similarity"), pl.lit("exact").alias("rule"), pl.col("pos").alias("dropped_pos"))
-    )  # fmt: skip
+    drop_frames = []
+    exact = df.filter((pl.col("dedup") == "exact") & pl.col("dkey").is_not_null())
+    if exact.height:
+        exact = exact.with_columns(first=pl.struct("gid", "dkey").is_first_distinct())
+        firsts = exact.filter("first").select("gid", "dkey", pl.col("record_id").alias("kept_id"), pl.col("pos").alias("kept_pos"))
+        drop_frames.append(
+            exact.filter(~pl.col("first"))
+            .join(firsts, on=["gid", "dkey"], how="left")
+            .select("dataset", "group", "kept_id", pl.col("record_id").alias("dropped_id"), pl.lit(1.0, pl.Float32).alias("similarity"),
+                    pl.lit("exact").alias("rule"), pl.col("pos").alias("dropped_pos"), "kept_pos")
+            .cast(dtype)
+        )  # fmt: skip
     # ---- semantic
-    sem_rows = df.filter((pl.col("dedup") == "semantic") & pl.col("emb").is_not_null())
-    sem_drops, pairs = _semantic(sem_rows, emb, threshold, nn_min) if emb is not None else ([], [])
-    sem = pl.DataFrame(sem_drops, schema=pl.from_arrow(DROP_SCHEMA.empty_table()).schema, orient="row")
-    drops = pl.concat([ex.cast(sem.schema), sem]).sort("dropped_pos")
-    kept = df.filter(~pl.col("pos").is_in(drops["dropped_pos"])) if drops.height else df
+    pairs = []
+    if emb is not None:
+        sem_rows = df.filter((pl.col("dedup") == "semantic") & pl.col("emb").is_not_null())
+        sem_drops, pairs = _semantic(sem_rows, emb, threshold, nn_min)
+        if sem_drops:
+            drop_frames.append(pl.DataFrame(sem_drops, schema=dtype, orient="row"))
+    drops = pl.concat(drop_frames).sort("dropped_pos") if drop_frames else pl.DataFrame(schema=dtype)
+    pos = df["pos"].to_numpy()
+    keep = ~np.isin(pos, drops["dropped_pos"].to_numpy()) if drops.height else np.ones(n, bool)
     # ---- chunk into items of at most max_turns turns, in file order: a kept record's rank in its
     # group is its row minus the group's first row
-    per_kept = drops.group_by("kept_id").agg(pl.len().alias("n"))
-    kept = kept.join(per_kept, left_on="record_id", right_on="kept_id", how="left", maintain_order="left")
-    n = kept.height
-    group = kept["group"].to_numpy()
-    new_group = np.r_[True, group[1:] != group[:-1]] if n else np.zeros(0, bool)
+    kpos, kgid = pos[keep], gid[keep]
+    k = len(kpos)
+    new_group = np.r_[True, kgid[1:] != kgid[:-1]] if k else np.zeros(0, bool)
     starts = np.flatnonzero(new_group)
-    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    item_no = rank // kept["max_turns"].to_numpy()
-    first = np.flatnonzero(new_group | np.r_[True, item_no[1:] != item_no[:-1]]) if n else np.zeros(0, np.int64)
-    offsets = pa.array(np.r_[first, n].astype(np.int32))
-    pos = kept["pos"].to_numpy()
-    dropped_here = kept["n"].fill_null(0).to_numpy().astype(np.int64)
-    heads = kept[pl.Series(first)].select("dataset", "task", "group")
-    items = pa.table({
-        "dataset": heads["dataset"].to_arrow(), "task": heads["task"].to_arrow(), "group": heads["group"].to_arrow(),
-        "item_no": pa.array(item_no[first].astype(np.int32)), "first_pos": pa.array(pos[first]),
-        "positions": pa.ListArray.from_arrays(offsets, pa.array(pos)),
-        "record_ids": pa.ListArray.from_arrays(offsets, kept["record_id"].to_arrow()),
-        "dedup_dropped": pa.array((np.add.reduceat(dropped_here, first) if n else np.zeros(0, np.int64)).astype(np.int32)),
-    })  # fmt: skip
-    items = items.take(pa.array(np.argsort(pos[first], kind="stable")))
-    pair_df = pl.DataFrame(pairs, schema=pl.from_arrow(PAIR_SCHEMA.empty_table()).schema, orient="row")
-    return {"items": items, "drops": drops.to_arrow(), "pairs": pair_df.to_arrow()}
+    rank = np.arange(k) - np.repeat(starts, np.diff(np.r_[starts, k]))
+    item_no = rank // df["max_turns"].to_numpy()[keep]
+    first = np.flatnonzero(new_group | np.r_[True, item_no[1:] != item_no[:-1]]) if k else np.zeros(0, np.int64)
+    # records dropped in favour of each kept one, summed per item
+    per_kept = np.zeros(k, np.int64)
+    if drops.height:
+        kept_pos, count = np.unique(drops["kept_pos"].to_numpy(), return_counts=True)
+        srt = np.argsort(kpos, kind="stable")  # kpos is in group order: look up through its sorted order
+        at = srt[np.searchsorted(kpos[srt], kept_pos)]
+        per_kept[at] = count
+    dropped = np.add.reduceat(per_kept, first) if k else np.zeros(0, np.int64)
+    # items in file order (by their first record), built in that order: each item's rows gathered once
+    by_pos = np.argsort(kpos[first], kind="stable")
+    heads = first[by_pos]
+    lens = np.diff(np.r_[first, k])[by_pos]
+    offsets = np.r_[0, np.cumsum(lens)]
+    rows = np.repeat(heads - offsets[:-1], lens) + np.arange(offsets[-1])  # kept rows, item after item
+    kept_rows = np.flatnonzero(keep)
+    at_heads = pl.Series(kept_rows[heads])
+    cols = {
+        "dataset": df["dataset"].gather(at_heads).to_arrow(), "task": df["task"].gather(at_heads).to_arrow(),
+        "group": df["group"].gather(at_heads).to_arrow() if ids else None,
+        "item_no": pa.array(item_no[heads].astype(np.int32)), "first_pos": pa.array(kpos[heads]),
+        "positions": pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(kpos[rows])),
+        "record_ids": pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), df["record_id"].gather(pl.Series(kept_rows[rows])).to_arrow())
+        if ids else None,
+        "dedup_dropped": pa.array(dropped[by_pos].astype(np.int32)),
+    }  # fmt: skip
+    items = pa.table({c: v for c, v in cols.items() if v is not None})
+    pair_df = pl.DataFrame(pairs, schema=pl.from_arrow(PAIR_SCHEMA.empty_table()).schema, orient="row").sort(["b_pos", "a_pos"])
+    return {"items": items, "drops": drops.to_arrow().cast(DROP_SCHEMA), "pairs": pair_df.to_arrow().cast(PAIR_SCHEMA)}

@@ -113,3 +113,24 @@ def test_semantic_groups_interleaved_in_file_order():
     out = merge_groups(t, emb=emb, threshold=0.9)
     assert [(d["kept_id"], d["dropped_id"]) for d in out["drops"].to_pylist()] == [("a0", "a2"), ("b1", "b3")]
     assert [i["record_ids"] for i in out["items"].to_pylist()] == [["a0"], ["b1"]]
+
+
+def test_groups_that_share_a_hash_stay_apart(monkeypatch):
+    # groups are ordered by a 64-bit hash of their name; should two names share one, the names decide
+    import numpy as np
+    import polars as pl
+
+    rows = [
+        ("img2", "b0", "x"),
+        ("img1", "a1", "x"),
+        ("img2", "b2", "x"),
+        ("img1", "a3", "y"),
+        ("img3", "c4", "x"),
+        ("img1", "a5", "x"),
+    ]
+    want = merge_groups(work(rows, max_turns=2))
+    monkeypatch.setattr(pl.Series, "hash", lambda self, seed=0: pl.Series(np.zeros(len(self), np.uint64)))
+    got = merge_groups(work(rows, max_turns=2))
+    assert [i["record_ids"] for i in got["items"].to_pylist()] == [["b0"], ["a1", "a3"], ["c4"]]
+    assert [(d["kept_id"], d["dropped_id"]) for d in got["drops"].to_pylist()] == [("b0", "b2"), ("a1", "a5")]
+    assert got["items"].equals(want["items"]) and got["drops"].equals(want["drops"])
