@@ -358,7 +358,7 @@ def balance(state: BuildState) -> None:
     picks = [bal.sample(n_items[d], q[d], r.seed, d) for d in names]
     rows = np.concatenate([start[d] + idx for d, idx in zip(names, picks, strict=True)]) if picks else np.zeros(0, np.int64)
     sampling = pl.DataFrame({
-        "dataset": np.repeat(np.array(names, dtype=object), [len(x) for x in picks]).astype(str),
+        "dataset": pl.Series(names, dtype=pl.Utf8).gather(np.repeat(np.arange(len(names)), [len(x) for x in picks])),
         "item_index": np.concatenate(picks) if picks else np.zeros(0, np.int64),
         "epoch": np.concatenate([np.arange(len(x)) // max(1, n_items[d]) for d, x in zip(names, picks, strict=True)]).astype(np.int32),
     })  # fmt: skip
