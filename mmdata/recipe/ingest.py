@@ -102,19 +102,27 @@ def source_inputs(spec: SourceSpec, path: Path, listings: dict[str, str] | None 
     """The content key of one source: annotation bytes, image listing, adapter and schema code.
     ``listings``: image-folder listing digests by real path, computed once for a build
     (:func:`listings_of`: several sources share the COCO folder; a build reads one snapshot of it)."""
+    return with_images(file_inputs(spec, path), spec, path, listings)
+
+
+def file_inputs(spec: SourceSpec, path: Path) -> dict:
+    """The key of :func:`source_inputs` without the image listing."""
     if not path.exists():
         raise MmdataError(f"source path for {spec.dataset!r} does not exist", file=path, field="sources.path")
     adapter = src.get(spec.dataset)
     files = adapter.files(path)
     base = path if path.is_dir() else path.parent
-    images = os.path.realpath(image_root(spec, path))
     return {
         "adapter": spec.dataset,
         "code": cache.code_digest("mmdata.sources"),
         "schema": cache.file_digest(Path(__file__).resolve().parents[1] / "schema.py"),
         "files": cache.files_digest(files, root=base, fast=True),  # annotation files reach gigabytes: XXH3
-        "images": listings[images] if listings and images in listings else cache.listing_digest(images),
     }
+
+
+def with_images(key: dict, spec: SourceSpec, path: Path, listings: dict[str, str] | None = None) -> dict:
+    images = os.path.realpath(image_root(spec, path))
+    return {**key, "images": listings[images] if listings and images in listings else cache.listing_digest(images)}
 
 
 def listings_of(specs: list[SourceSpec], paths: list[Path]) -> dict[str, str]:
