@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mmdata.errors import MmdataError
 from mmdata.recipe.compiled import compile_template, to_expr, variables
@@ -73,76 +72,43 @@ def _mc_variables(turns: pl.DataFrame, seed: int) -> pl.DataFrame:
     width = order.shape[1]
     a = turns["answer_idx"].fill_null(-1).to_numpy()
     hit = order == a[:, None]
-    letter = np.where(hit.any(axis=1), np.array(list(LETTERS[:width]))[hit.argmax(axis=1)], "")
+    letter = pl.Series([*LETTERS[:width], ""], dtype=pl.Utf8).gather(np.where(hit.any(axis=1), hit.argmax(axis=1), width))
     df = turns.with_columns(pl.Series("order", order, dtype=pl.Array(pl.Int64, width)))
     shuffled = [pl.col("choices").list.get(pl.col("order").arr.get(i).clip(0), null_on_oob=True) for i in range(width)]
     lines = [pl.when(pl.col("order").arr.get(i) >= 0).then(pl.concat_str([pl.lit(f"{LETTERS[i]}. "), shuffled[i]])) for i in range(width)]
     correct = pl.col("choices").list.get(pl.col("answer_idx").fill_null(0), null_on_oob=True)
     return df.with_columns(
-        pl.concat_list(lines).list.drop_nulls().list.join("\n").alias("options"),
-        pl.Series("answer_letter", letter, pl.Utf8),
+        pl.concat_str(lines, separator="\n", ignore_nulls=True).alias("options"),  # the present lines, one per line
+        letter.alias("answer_letter"),
         pl.when(pl.col("answer_idx").is_not_null()).then(correct).otherwise(pl.col("answer")).alias("answer"),
     )
 
 
-def _interleave(users: list[pa.Array], assistants: list[pa.Array], at: np.ndarray, lens: np.ndarray) -> pa.Array:
-    """User and assistant texts of ``len(at)`` turns, each given as consecutive arrays (turn ``r`` of
-    the items, in item/turn order, is at position ``at[r]`` of both) → one ``turns`` list per item,
-    built in Arrow: all texts are concatenated once and put into item order, interleaved, by a
-    single ``take``; list offsets are 2 × turns per item."""
-    n = len(at)
-    both = pa.concat_arrays([x.cast(pa.large_string()) for x in (*users, *assistants)])
-    idx = np.empty(2 * n, np.int64)
-    idx[0::2] = at
-    idx[1::2] = at + n
-    content = both.take(pa.array(idx))
-    role = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.array([0, 1], np.int8), n)), pa.array(["user", "assistant"])).cast(pa.string())
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lens * 2)]).astype(np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays([role, content.cast(pa.string())], fields=list(TURN)))
+def _gather(recs: pl.DataFrame, cols: list[str], pos: np.ndarray) -> pl.DataFrame:
+    """Rows ``pos`` of some Record columns: a polars gather, which moves string views, not the
+    strings (an Arrow ``take`` copies every string it takes)."""
+    return recs.select(cols)[pl.Series(pos, dtype=pl.Int64)]
 
 
-def take_frame(records: pa.Table, cols: list[str], pos: np.ndarray) -> pl.DataFrame:
-    """``records.select(cols).take(pos)`` as a polars frame, chunk by chunk. The build's Record table is
-    one chunk per source, and Arrow's ``take`` over several chunks concatenates them first, every call;
-    here each chunk serves its own rows, and the order is restored by a polars gather after the
-    conversion, which moves only string views (a second Arrow ``take`` would copy every string again)."""
-    t = records.select(cols)
-    n_chunks = t.column(0).num_chunks if t.num_columns else 0
-    if n_chunks <= 1 or not t.num_columns or any(t.column(c).num_chunks != n_chunks for c in range(t.num_columns)):
-        return pl.from_arrow(t.take(pa.array(pos, pa.int64())))
-    lens = np.array([len(c) for c in t.column(0).chunks], np.int64)
-    bounds = np.concatenate([[0], np.cumsum(lens)])
-    which = np.searchsorted(bounds, pos, side="right") - 1
-    order = np.argsort(which, kind="stable")
-    cut = np.searchsorted(which[order], np.arange(n_chunks + 1))
-    parts = []
-    for k in range(n_chunks):
-        a, b = cut[k], cut[k + 1]
-        if a == b:
-            continue
-        chunk = pa.Table.from_arrays([t.column(c).chunk(k) for c in range(t.num_columns)], names=t.column_names)
-        parts.append(chunk.take(pa.array(pos[order[a:b]] - bounds[k], pa.int64())))
-    if not parts:
-        return pl.from_arrow(t.slice(0, 0))
-    inverse = np.empty(len(order), np.int64)
-    inverse[order] = np.arange(len(order))
-    return pl.from_arrow(pa.concat_tables(parts))[pl.Series(inverse)]
-
-
-def _required_error(records: pa.Table, pos: np.ndarray, task: np.ndarray) -> None:
+def _required_error(recs: pl.DataFrame, pos: np.ndarray, task: pl.Series, records: pa.Table | pl.DataFrame) -> None:
     """The first missing required field among templated turns (``pos`` record positions and ``task``
-    per turn, in item/turn order): checked with null masks, the row looked up only on failure."""
-    cols = sorted({k for keys in REQUIRED.values() for k in keys})
-    idx = pa.array(pos, pa.int64())
-    null = {c: pc.is_null(records.column(c)).combine_chunks().take(idx).to_numpy(zero_copy_only=False) for c in cols}
+    per turn, in item/turn order): checked with null masks, the row looked up (in ``records``) only on failure."""
+    cols = [c for c in sorted({k for keys in REQUIRED.values() for k in keys}) if recs[c].null_count()]
+    if not cols:
+        return
+    null = _gather(recs.select(pl.col(cols).is_null()), cols, pos)
+    present = set(task.unique().to_list())
     for t, keys in REQUIRED.items():
-        of_task = task == t
-        if not of_task.any():
+        if t not in present:
             continue
+        of_task = (task == t).to_numpy()
         for k in keys:
-            bad = np.flatnonzero(of_task & null[k])
+            if k not in null.columns:
+                continue
+            bad = np.flatnonzero(of_task & null[k].to_numpy())
             if len(bad):
-                row = take_frame(records, ["dataset", "record_id"], np.array([pos[bad[0]]])).to_dicts()[0]
+                row = {c: records[c][int(pos[bad[0]])] for c in ("dataset", "record_id")}
+                row = {c: v.as_py() if isinstance(v, pa.Scalar) else v for c, v in row.items()}
                 raise MmdataError(f"a {t} record needs '{k}'", file=row["dataset"], record=row["record_id"], field=k)
 
 
@@ -168,7 +134,7 @@ def _render_jinja(sub: pl.DataFrame, template, hint: str) -> tuple[list[str], li
 _MC_VARS = frozenset({"options", "answer_letter", "answer"})
 
 
-def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarray, used: set[str] | None, seed: int) -> pl.DataFrame:
+def _variables(recs: pl.DataFrame, pos: np.ndarray, j: np.ndarray, turn: np.ndarray, used: set[str] | None, seed: int) -> pl.DataFrame:
     """The template variables of some turns (``pos`` their records), only those in ``used`` (all, and
     the choice permutation, when None): text fields with null as "", the box as text, and for
     multiple-choice rows the shuffled options, the answer letter and the correct answer's text."""
@@ -179,7 +145,7 @@ def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarr
         cols.append("record_id")
     df = pl.DataFrame([pl.Series("j", j, pl.Int64), pl.Series("turn", turn, pl.Int32), pl.Series("_row", np.arange(len(pos)), pl.Int64)])
     if cols:
-        df = df.hstack(take_frame(records, cols, pos).get_columns())
+        df = df.hstack(_gather(recs, cols, pos).get_columns())
     df = df.with_columns(
         *[pl.col(c).fill_null("") for c in _TEXT if c in df.columns],
         *([pl.when(pl.col("bbox").is_not_null()).then(bbox_text_expr(pl.col("bbox"))).otherwise(pl.lit("")).alias("bbox")]
@@ -205,7 +171,7 @@ def _variables(records: pa.Table, pos: np.ndarray, j: np.ndarray, turn: np.ndarr
     return pl.concat([rest, mc.select(rest.columns)]).sort("_row")
 
 
-def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, templates_dir: str | None, seed: int,
+def render_items(items: pa.Table, records: pa.Table | pl.DataFrame, policy: TemplatePolicy, templates_dir: str | None, seed: int,
                  compiled: bool = True) -> pa.Table:  # fmt: skip
     r"""``items`` has columns j, dataset, task, positions, dedup_dropped; ``records`` is the
     combined Record table indexed by ``positions`` (an item's ``source_record_ids`` are its Records'
@@ -214,14 +180,17 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     must match byte for byte).
 
     Work is positional: an item's turns are its records in order; each template's turns are rendered
-    together from only the Record columns its variables read; texts go back to turn order by one
-    permutation and into the ``turns`` lists by offsets. Templates are loaded from ``templates_dir``
-    in the process that renders (compiled Jinja templates do not travel between processes); the bank
-    is cached per process."""
+    together from only the Record columns its variables read (gathered in polars, which moves string
+    views rather than strings); every message of the part (templated turns' user and assistant
+    texts, native conversations' turns) is put in place by one gather, and the ``turns`` lists are
+    offsets over it. Templates are loaded from ``templates_dir`` in the process that renders
+    (compiled Jinja templates do not travel between processes); the bank is cached per process."""
     bank = TemplateBank.cached(templates_dir)
     it = pl.from_arrow(items)
     if it.height == 0:
         return OUT_SCHEMA.empty_table()
+    # the Records as polars, once (``dataset`` is read only for an error message)
+    recs = records if isinstance(records, pl.DataFrame) else pl.from_arrow(records.drop_columns([c for c in ("dataset",) if c in records.column_names]))
     in_order = bool(np.all(np.diff(it["j"].to_numpy()) > 0))  # parts are cut from the training order, so normally sorted
     if not in_order:
         it = it.sort("j")
@@ -231,23 +200,18 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     ratios = {t: policy.ratio(t) for t in it["task"].unique().to_list()}
     ratio = it["task"].replace_strict(ratios, return_dtype=pl.Float64).to_numpy()
     inverted = (~native) & (uniform(seed, j, 1) < ratio)
-    it = it.with_columns(pl.Series("inverted", inverted, pl.Boolean))
-    # one pool of candidate templates per (dataset, task, inverted); draw an index into it. The
-    # joins run on a narrow frame (the item lists are not re-gathered to undo their row order)
-    draw = it.select("dataset", "task", "inverted").with_columns(pl.Series("u", uniform(seed, j, 2), pl.Float64),
-                                                                 pl.Series("_i", np.arange(n), pl.Int64))  # fmt: skip
-    keys = draw.filter(~pl.col("task").is_in(list(NATIVE_TASKS))).select("dataset", "task", "inverted").unique(maintain_order=True)
+    # one pool of candidate templates per (dataset, task, inverted); draw an index into it
+    draw = it.select("dataset", "task", pl.Series("inverted", inverted, pl.Boolean))
+    keys = draw.filter(~pl.Series(native)).unique(maintain_order=True)
     pool_list = [bank.pool(policy.granularity, policy.diversity, ds, task, inv) for ds, task, inv in keys.iter_rows()]
-    keys = keys.with_columns(pl.Series("tkey", range(len(pool_list)), pl.Int32), pl.Series("n", [len(p) for p in pool_list], pl.Int32))
-    ids = pl.DataFrame({"tkey": [k for k, p in enumerate(pool_list) for _ in p], "tidx": [i for p in pool_list for i in range(len(p))],
-                        "template_id": [e[1] for p in pool_list for e in p]},
-                       schema={"tkey": pl.Int32, "tidx": pl.Int32, "template_id": pl.Utf8})  # fmt: skip
-    draw = draw.join(keys, on=["dataset", "task", "inverted"], how="left").with_columns(
-        tkey=pl.col("tkey").fill_null(-1),
-        tidx=pl.when(pl.col("n").is_null()).then(0).otherwise(pl.min_horizontal((pl.col("u") * pl.col("n")).floor(), pl.col("n") - 1)).cast(pl.Int32),
-    )  # fmt: skip
-    draw = draw.join(ids, on=["tkey", "tidx"], how="left").with_columns(pl.col("template_id").fill_null("native")).sort("_i")
-    it = it.with_columns(draw["tkey"], draw["tidx"], draw["template_id"])
+    sizes = np.array([len(p) for p in pool_list], np.int64)
+    keys = keys.with_columns(pl.Series("tkey", range(len(pool_list)), pl.Int64))
+    tkey = draw.join(keys, on=["dataset", "task", "inverted"], how="left", maintain_order="left")["tkey"].fill_null(-1).to_numpy()
+    size = np.where(tkey >= 0, sizes[np.maximum(tkey, 0)] if len(sizes) else 0, 1)
+    tidx = np.where(tkey >= 0, np.minimum(np.floor(uniform(seed, j, 2) * size), size - 1), 0).astype(np.int64)
+    template_ids = pl.Series([e[1] for pool in pool_list for e in pool] + ["native"], dtype=pl.Utf8)
+    first_of_pool = np.concatenate([[0], np.cumsum(sizes)])
+    template_id = template_ids.gather(np.where(tkey >= 0, first_of_pool[np.maximum(tkey, 0)] + tidx, len(template_ids) - 1))
     # turns: an item's records in order
     lens = it["positions"].list.len().to_numpy().astype(np.int64)
     pos = it["positions"].explode().to_numpy().astype(np.int64)
@@ -256,9 +220,9 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     turn = np.arange(len(pos)) - np.repeat(starts, lens)
     # an item shows its first record's images: all of them (multi-image rows), else the one image;
     # its first user turn starts with one <image> placeholder per image
-    first = take_frame(records, ["image", "images", "language"], pos[starts])
+    first = _gather(recs, ["image", "images", "language"], pos[starts])
     record_ids = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)),
-                                          take_frame(records, ["record_id"], pos)["record_id"].to_arrow().cast(pa.string()))  # fmt: skip
+                                          recs["record_id"].gather(pos).to_arrow().cast(pa.string()))  # fmt: skip
     no_images = pl.lit([], dtype=pl.List(first.schema["image"]))
     first = first.with_columns(
         pl.when(pl.col("images").is_not_null()).then(pl.col("images"))
@@ -266,21 +230,48 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
     ).with_columns(prefix=pl.lit(IMAGE + "\n").repeat_by(pl.col("images").list.len()).list.join(""))  # fmt: skip
     prefix = first["prefix"]
 
-    parts: list[pa.Array] = []  # turns lists: templated items, then native items
+    # every message of the part, in pieces (texts, roles, destinations): messages of item i are at
+    # off[i] … off[i + 1] - 1 of the turns' flat array
+    n_msgs = 2 * lens
+    texts: list[pl.Series] = []
+    roles: list[pl.Series] = []
+    dests: list[np.ndarray] = []
+    # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
+    if native.any():
+        nat_items = np.flatnonzero(native)
+        nat = _gather(recs, ["turns"], pos[starts[nat_items]]).with_columns(prefix.gather(nat_items))
+        counts = nat["turns"].list.len().fill_null(0).to_numpy().astype(np.int64)
+        n_msgs[nat_items] = counts
+        ex = nat.with_columns(pl.Series("_i", np.arange(len(nat_items)), pl.Int64)).explode("turns").unnest("turns")
+        ex = ex.filter(pl.col("role").is_not_null())
+        # each item's first user turn (rows are item after item, ``counts`` of them each)
+        user = (ex["role"] == "user").to_numpy()
+        seen = np.cumsum(user)
+        head = np.minimum(np.cumsum(counts) - counts, max(len(user) - 1, 0))  # (an item without turns repeats nothing)
+        first_user = user & (seen - np.repeat(seen[head] - user[head], counts) == 1) if len(user) else user
+        ex = ex.with_columns(
+            content=pl.col("content").str.replace_all(IMAGE + "\n", "", literal=True).str.replace_all("\n" + IMAGE, "", literal=True)
+            .str.replace_all(IMAGE, "", literal=True).str.strip_chars(),
+        )  # fmt: skip
+        texts.append(ex.select(pl.when(pl.Series(first_user)).then(pl.col("prefix") + pl.col("content")).otherwise(pl.col("content")))
+                     .to_series())  # fmt: skip
+        roles.append(ex["role"])
+    off = np.concatenate([[0], np.cumsum(n_msgs)])
+    if native.any():
+        nat_starts = np.cumsum(counts) - counts
+        dests.append(np.repeat(off[nat_items] - nat_starts, counts) + np.arange(int(counts.sum())))
     # --- templated items: each template's turns together
     tmask = ~native
     if tmask.any():
         rows = np.flatnonzero(tmask[item_of])  # templated turns, in item/turn order
         titem = item_of[rows]
-        task_turn = it["task"].to_numpy()[titem]
-        _required_error(records, pos[rows], task_turn)
-        gk = it["tkey"].to_numpy().astype(np.int64)[titem] * 1_000_003 + it["tidx"].to_numpy().astype(np.int64)[titem]
+        _required_error(recs, pos[rows], it["task"].gather(titem), records)
+        gk = tkey[titem] * 1_000_003 + tidx[titem]
         order = np.argsort(gk, kind="stable")
         bounds = np.flatnonzero(np.r_[True, gk[order][1:] != gk[order][:-1], True])
         spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-        users: list[pa.Array | None] = [None] * len(spans)
-        assistants: list[pa.Array | None] = [None] * len(spans)
-        tkey, tidx = it["tkey"].to_numpy(), it["tidx"].to_numpy()
+        users: list[pl.Series | None] = [None] * len(spans)
+        assistants: list[pl.Series | None] = [None] * len(spans)
         # compiled templates are grouped by the derived variables they need (the multiple-choice
         # options, the box as text): each class's variables are gathered once for all its turns
         # and every template's expressions run over its slice of them, all in one polars call
@@ -291,18 +282,18 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
             fast = compile_template(template, hint) if compiled else None
             if fast is None:
                 sel = rows[order[a:b]]
-                df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], None, seed)
+                df = _variables(recs, pos[sel], j[item_of[sel]], turn[sel], None, seed)
                 u, s = _render_jinja(df, template, hint)
                 pre = prefix.gather(item_of[sel]).to_list()
                 u = [p + x if t == 0 else x for p, x, t in zip(pre, u, turn[sel].tolist(), strict=True)]
-                users[g], assistants[g] = pa.array(u, pa.string()), pa.array(s, pa.string())
+                users[g], assistants[g] = pl.Series(u, dtype=pl.Utf8), pl.Series(s, dtype=pl.Utf8)
                 continue
             used = variables(fast[0]) | variables(fast[1])
             classes.setdefault((bool(used & _MC_VARS), "bbox" in used), []).append((g, a, b, fast, used))
         frames, slots = [], []
         for members in classes.values():
             sel = rows[np.concatenate([order[a:b] for _, a, b, _, _ in members])]
-            df = _variables(records, pos[sel], j[item_of[sel]], turn[sel], set().union(*(m[4] for m in members)), seed)
+            df = _variables(recs, pos[sel], j[item_of[sel]], turn[sel], set().union(*(m[4] for m in members)), seed)
             # the placeholder goes before the first user turn's text (outside the stripped template text)
             df = df.with_columns(pl.when(pl.col("turn") == 0).then(prefix.gather(item_of[sel])).otherwise(pl.lit("")).alias("_pre")).lazy()
             start = 0
@@ -314,33 +305,22 @@ def render_items(items: pa.Table, records: pa.Table, policy: TemplatePolicy, tem
                 slots.append(g)
                 start += b - a
         for g, out in zip(slots, pl.collect_all(frames), strict=True):
-            users[g], assistants[g] = out["user"].to_arrow(), out["assistant"].to_arrow()
-        # texts are in template order; one take puts them in item/turn order and interleaves them
-        parts.append(_interleave(users, assistants, np.argsort(order, kind="stable"), lens[tmask]))
-    # --- native conversations: their own turns; the <image> placeholder moves to the first user turn
-    if native.any():
-        nat_items = np.flatnonzero(native)
-        nat = take_frame(records, ["turns"], pos[starts[nat_items]])
-        ex = nat.with_columns(pl.Series("_i", np.arange(len(nat_items)), pl.Int64), prefix.gather(nat_items))
-        ex = ex.explode("turns").unnest("turns")
-        ex = ex.with_columns(
-            content=pl.col("content").str.replace_all(IMAGE + "\n", "", literal=True).str.replace_all("\n" + IMAGE, "", literal=True)
-            .str.replace_all(IMAGE, "", literal=True).str.strip_chars(),
-            first_user=(pl.col("role") == "user") & ((pl.col("role") == "user").cum_sum().over("_i") == 1),
-        ).with_columns(
-            content=pl.when(pl.col("first_user")).then(pl.col("prefix") + pl.col("content")).otherwise(pl.col("content"))
-        )  # fmt: skip
-        agg = ex.group_by("_i", maintain_order=True).agg(pl.struct("role", "content").alias("turns"))
-        parts.append(agg["turns"].to_arrow().cast(pa.list_(TURN)))
-    # items back in order: templated ones first in ``parts``, then native ones
-    slot = np.empty(n, np.int64)
-    nt = int(tmask.sum())
-    slot[tmask] = np.arange(nt)
-    slot[native] = nt + np.arange(n - nt)
-    turns = pa.concat_arrays([p.cast(pa.list_(TURN)) for p in parts]).take(pa.array(slot))
+            users[g], assistants[g] = out["user"], out["assistant"]
+        # texts are in template order: turn rows[order[q]] is the q-th; its user text goes to
+        # message 2·turn of its item, the assistant's right after
+        at = off[titem] + 2 * turn[rows]
+        texts += [*users, *assistants]
+        roles += [pl.repeat("user", len(rows), eager=True, dtype=pl.Utf8), pl.repeat("assistant", len(rows), eager=True, dtype=pl.Utf8)]
+        dests += [at[order], at[order] + 1]
+    # one gather puts every message in place
+    dest = np.concatenate(dests)
+    where = np.empty(len(dest), np.int64)
+    where[dest] = np.arange(len(dest))
+    flat = pl.DataFrame([pl.concat(roles, rechunk=True).alias("role"), pl.concat(texts, rechunk=True).alias("content")])[pl.Series(where)]
+    turns = pa.ListArray.from_arrays(pa.array(off.astype(np.int32)), flat.to_struct("turns").to_arrow().cast(TURN))
     made = it.select(
         pl.concat_str([pl.col("dataset"), pl.Series(record_ids).list.first(), pl.col("j").cast(pl.Utf8)], separator=":").alias("id"),
-        "template_id", "inverted",
+        template_id.alias("template_id"), pl.Series("inverted", inverted, pl.Boolean),
     ).to_arrow()  # fmt: skip
     # the columns an item carries through come from the input table itself when its rows were in
     # order (no conversion back from polars)

@@ -119,3 +119,15 @@ def test_rendering_is_bounded(tmp_path, body, why):
     _cached_bank.cache_clear()
     kind, msg = _render(_records(lambda: "t", 1), tdir, compiled=True)
     assert kind == "error" and why in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_missing_required_field_names_the_record(tmp_path, compiled):
+    tdir = _template_dir(tmp_path, "Q: {{ question }}", "{{ answer }}")
+    _cached_bank.cache_clear()
+    records = _records(lambda: "t", 6)
+    answers = records.column("answer").to_pylist()
+    answers[3] = None  # r3: a vqa_open record without its answer
+    records = records.set_column(records.schema.get_field_index("answer"), "answer", pa.array(answers, pa.string()))
+    kind, msg = _render(records, tdir, compiled=compiled)
+    assert kind == "error" and "a vqa_open record needs 'answer'" in msg and "r3" in msg and "d" in msg and "\n" not in msg
