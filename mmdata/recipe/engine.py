@@ -2,7 +2,9 @@
 :func:`~mmdata.recipe.render.render_items`) either in-process (``local``, the default) or on Ray Data
 (``ray``), with identical results: work is split along group boundaries / item positions and the
 outputs are re-ordered by position, so partitioning never shows in the mixture. A part is an Arrow
-table or a polars frame (the local engine hands it over as it is; Ray's blocks are Arrow tables).
+table, a polars frame, or a function of no arguments that returns one (the local engine calls it in
+the thread that runs the part, so reading a part's input runs in parallel too; Ray's driver calls it,
+and its blocks are Arrow tables).
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ class LocalEngine:
         ``threads`` parts are in flight (their arguments and results held) beyond the one the caller
         holds; ``parts`` is drawn from as tasks start, so a generator is cut lazily."""
 
-        def task(k: int, p: pa.Table):
+        def task(k: int, p):
             extra = part_kwargs[k]() if part_kwargs else {}
-            return fn(p, **kwargs, **extra)
+            return fn(p() if callable(p) else p, **kwargs, **extra)
 
         from concurrent.futures import ThreadPoolExecutor
 
@@ -114,6 +116,7 @@ class RayEngine:
         """As :meth:`LocalEngine.map_tables`; each part's own keyword arguments go into the object store."""
         import ray
 
+        parts = [p() if callable(p) else p for p in parts]
         parts = [p.to_arrow() if isinstance(p, pl.DataFrame) else p for p in parts]  # blocks are Arrow tables
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False

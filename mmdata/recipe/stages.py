@@ -290,43 +290,50 @@ def group_dedup(state: BuildState) -> None:
                            "cache_hits": cache.hits, "embed_seconds": time.perf_counter() - t0}  # fmt: skip
     del texts
     t = state.task("group, dedup, chunk", len(live))
-    order = sorted(live, key=lambda k: ingested[k].dataset)
+    # largest sources first (read here while nothing else runs yet; the rest read in the workers);
+    # the order shows nowhere: drops and pairs are sorted by position, items by source and position
+    order = sorted(live, key=lambda k: (-ingested[k].n, ingested[k].dataset))
+
+    def prepared(k: int) -> pl.DataFrame:
+        work = work_of(k)
+        if index is None:
+            return work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
+        sem_mask = work["stext"].is_not_null()
+        return work.join(index, on="stext", how="left").with_columns(pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")).sort("pos")
 
     def parts():
-        # one source's work table at a time, cut into group-aligned parts; the engine draws parts
-        # as it starts them, so the next source is read while earlier parts merge
+        # a source that fits one part is read by the thread that merges it; a larger one is read
+        # here, one at a time, and cut into group-aligned parts. The engine draws parts as it starts
+        # them, so the next source is read while earlier parts merge
         for k in order:
-            work = work_of(k)
-            if index is not None:
-                sem_mask = work["stext"].is_not_null()
-                work = work.join(index, on="stext", how="left").with_columns(
-                    pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")
-                ).sort("pos")
+            if ingested[k].n <= PART_ROWS:
+                yield lambda k=k: _partitions(prepared(k))[0]
             else:
-                work = work.with_columns(pl.lit(None, pl.Int32).alias("emb"))
-            cut = _partitions(work)
-            del work  # the parts hold what merging needs
-            yield from cut
-            del cut
+                yield from _partitions(prepared(k))
             state.advance(t)
 
-    items_parts, drops, pairs = [], [], []
+    items_parts: dict[str, list[pa.Table]] = {}
+    drops, pairs = [], []
     # the items' record ids are read again with their Records when they render (ids=False)
     for m in state.engine.imap_tables(merge_groups, parts(), emb=emb, threshold=r.multiturn.cosine, ids=False):
-        items_parts.append(m["items"])
+        if m["items"].num_rows:  # a part holds one dataset's groups
+            items_parts.setdefault(m["items"].column("dataset")[0].as_py(), []).append(m["items"])
         drops.append(m["drops"])
         pairs.append(m["pairs"])
     # in file order across parts (a large source's parts are cut in group order)
     state.drops = pa.concat_tables(drops or [DROP_SCHEMA.empty_table()]).sort_by("dropped_pos")
     state.pairs = pa.concat_tables(pairs or [PAIR_SCHEMA.empty_table()]).sort_by([("b_pos", "ascending"), ("a_pos", "ascending")])
-    items = pl.from_arrow(pa.concat_tables(items_parts)) if items_parts else pl.DataFrame()
-    del items_parts
-    # items grouped by dataset in recipe order (file order inside), so a dataset's k-th item is row start[d] + k
-    names = [s.dataset for s in r.active_sources]
-    if items.height:
-        rank = {d: i for i, d in enumerate(names)}
-        items = items.with_columns(pl.col("dataset").replace_strict(rank, return_dtype=pl.Int32).alias("_r")).sort(["_r", "first_pos"]).drop("_r")
-    state.items = items
+    # items grouped by dataset in recipe order, in file order inside (a part's items are; the parts
+    # of a large source are merged by position), so a dataset's k-th item is row start[d] + k
+    ordered = []
+    for d in [s.dataset for s in r.active_sources]:
+        tables = items_parts.pop(d, [])
+        t = pa.concat_tables(tables) if tables else None
+        if len(tables) > 1:
+            t = t.take(pa.array(np.argsort(t.column("first_pos").to_numpy(), kind="stable")))
+        if t is not None:
+            ordered.append(t)
+    state.items = pl.from_arrow(pa.concat_tables(ordered).combine_chunks()) if ordered else pl.DataFrame()
 
 
 # ------------------------------------------------------------------------------------------ 4.
