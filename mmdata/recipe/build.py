@@ -76,10 +76,13 @@ def build(
         with atomic_dir(out, overwrite=overwrite, inputs=inputs, kind="mixture") as tmp, \
                 Progress(disable=not progress, transient=True, console=ui.console()) as bar:  # fmt: skip
             state = BuildState(recipe, base, tmp, eng, tdir, bar, jobs=jobs)
-            for stage in STAGES:
-                t = time.perf_counter()
-                stage(state)
-                state.timings[stage.__name__] = time.perf_counter() - t
+            try:
+                for stage in STAGES:
+                    t = time.perf_counter()
+                    stage(state)
+                    state.timings[stage.__name__] = time.perf_counter() - t
+            finally:
+                state.settle(quiet=True)  # (write settled already) nothing still writing into tmp when it is removed
     finally:
         eng.close()
     state.timings["total"] = time.perf_counter() - t_all

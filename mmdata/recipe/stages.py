@@ -6,9 +6,10 @@ ingest         every active source through its adapter (content-cached); per-sou
                checked against the recipe's ``images`` policy
 decontaminate  drop Records that show a benchmark image or ask its question (optional)
 group_dedup    group per image, dedup (none / exact / semantic), chunk into ≤ max_turns items
-balance        per-dataset quotas from the strategy, seeded sampling with epochs, training order
+balance        per-dataset quotas from the strategy, seeded sampling with epochs, training order;
+               the dedup audit, sampling record and quarantine are final: written in the background
 render         templates → Conversation rows, streamed into shards (and LLaVA JSON)
-write          dedup audit, sampling record, quarantine, manifest, report, HF copy
+write          content hash, manifest, report, HF copy (after the background writes)
 =============  ==========================================================================
 
 Work that splits into independent parts (merging groups, rendering items) goes through the engine
@@ -91,6 +92,26 @@ class BuildState:
     stats: MixtureStats = field(default_factory=MixtureStats)
     shards: list[Path] = field(default_factory=list)
     content_hash: str = ""
+
+    _later: list = field(default_factory=list)  # (executor, futures) of files written in the background
+
+    def defer(self, fn, *args) -> None:
+        """Run ``fn(*args)`` in one background thread (calls run in order): a file whose content is
+        final is written while later stages compute. :meth:`settle` waits for all of them."""
+        if not self._later:
+            self._later.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmdata-later"))
+        self._later.append(self._later[0].submit(fn, *args))
+
+    def settle(self, quiet: bool = False) -> None:
+        """Wait for the deferred writes; the first failure is raised (unless ``quiet``: a build that
+        already failed waits for them only so that nothing writes into a folder being removed)."""
+        if not self._later:
+            return
+        pool, *futures = self._later
+        self._later = []
+        pool.shutdown(wait=True)
+        for f in futures if not quiet else []:
+            f.result()
 
     def task(self, label: str, total: int):
         return self.bar.add_task(label, total=total) if self.bar is not None else None
@@ -378,6 +399,7 @@ def balance(state: BuildState) -> None:
     state.sampling = sampling[pl.Series(order)].with_row_index("j").with_columns(pl.col("j").cast(pl.Int64))
     state.n_items, state.shares, state.quotas, state.size = n_items, p, q, size
     state.items = None  # the sample is what renders (n_items keeps the counts)
+    state.defer(_write_records, state)  # the dedup audit, sampling record and quarantine are final now
 
 
 # ------------------------------------------------------------------------------------------ 5.
@@ -461,16 +483,22 @@ def write(state: BuildState) -> None:
 
     tmp = state.tmp
     state.content_hash = content_hash(state.shards)
-    own = lambda t: t.drop_columns([c for c in POSITIONS if c in t.column_names])  # noqa: E731
-    pq.write_table(own(state.drops), tmp / "dedup.parquet", compression="zstd")
-    pq.write_table(own(state.pairs), tmp / "dedup_pairs.parquet", compression="zstd")
-    pq.write_table(state.sampling.to_arrow(), tmp / "sampling.parquet", compression="zstd")
-    pq.write_table(quarantine_table(state.ingested), tmp / "quarantine.parquet", compression="zstd")
+    state.settle()  # _write_records, started when balance ended
     m = manifest(state)
     (tmp / "manifest.json").write_bytes(dumps_json(m))
     write_report(tmp, state.stats, m)
     if "hf" in state.recipe.output.formats:
         write_hf(state.shards, tmp, state.image_roots)
+
+
+def _write_records(state: BuildState) -> None:
+    """The dedup audit (drops and near pairs), the sampling record and the quarantine."""
+    tmp = state.tmp
+    own = lambda t: t.drop_columns([c for c in POSITIONS if c in t.column_names])  # noqa: E731
+    pq.write_table(own(state.drops), tmp / "dedup.parquet", compression="zstd")
+    pq.write_table(own(state.pairs), tmp / "dedup_pairs.parquet", compression="zstd")
+    pq.write_table(state.sampling.to_arrow(), tmp / "sampling.parquet", compression="zstd")
+    pq.write_table(quarantine_table(state.ingested), tmp / "quarantine.parquet", compression="zstd")
 
 
 STAGES = (ingest, decontaminate, group_dedup, balance, render, write)
