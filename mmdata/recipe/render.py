@@ -90,9 +90,10 @@ def _gather(recs: pl.DataFrame, cols: list[str], pos: np.ndarray) -> pl.DataFram
     return recs.select(cols)[pl.Series(pos, dtype=pl.Int64)]
 
 
-def _required_error(recs: pl.DataFrame, pos: np.ndarray, task: pl.Series, records: pa.Table | pl.DataFrame) -> None:
-    """The first missing required field among templated turns (``pos`` record positions and ``task``
-    per turn, in item/turn order): checked with null masks, the row looked up (in ``records``) only on failure."""
+def _required_error(recs: pl.DataFrame, pos: np.ndarray, task: pl.Series, dataset: pl.Series) -> None:
+    """The first missing required field among templated turns (``pos`` record positions, ``task``
+    and ``dataset`` per turn, in item/turn order): checked with null masks, the record named only on
+    failure."""
     cols = [c for c in sorted({k for keys in REQUIRED.values() for k in keys}) if recs[c].null_count()]
     if not cols:
         return
@@ -107,9 +108,8 @@ def _required_error(recs: pl.DataFrame, pos: np.ndarray, task: pl.Series, record
                 continue
             bad = np.flatnonzero(of_task & null[k].to_numpy())
             if len(bad):
-                row = {c: records[c][int(pos[bad[0]])] for c in ("dataset", "record_id")}
-                row = {c: v.as_py() if isinstance(v, pa.Scalar) else v for c, v in row.items()}
-                raise MmdataError(f"a {t} record needs '{k}'", file=row["dataset"], record=row["record_id"], field=k)
+                rid = recs["record_id"][int(pos[bad[0]])]
+                raise MmdataError(f"a {t} record needs '{k}'", file=dataset[int(bad[0])], record=rid, field=k)
 
 
 _JINJA_NAMES = ("question", "answer", "context", "phrase", "caption", "bbox", "choices", "options", "answer_letter", "answer_idx", "order")
@@ -189,7 +189,7 @@ def render_items(items: pa.Table, records: pa.Table | pl.DataFrame, policy: Temp
     it = pl.from_arrow(items)
     if it.height == 0:
         return OUT_SCHEMA.empty_table()
-    # the Records as polars, once (``dataset`` is read only for an error message)
+    # the Records as polars, once (their dataset is the item's)
     recs = records if isinstance(records, pl.DataFrame) else pl.from_arrow(records.drop_columns([c for c in ("dataset",) if c in records.column_names]))
     in_order = bool(np.all(np.diff(it["j"].to_numpy()) > 0))  # parts are cut from the training order, so normally sorted
     if not in_order:
@@ -265,7 +265,7 @@ def render_items(items: pa.Table, records: pa.Table | pl.DataFrame, policy: Temp
     if tmask.any():
         rows = np.flatnonzero(tmask[item_of])  # templated turns, in item/turn order
         titem = item_of[rows]
-        _required_error(recs, pos[rows], it["task"].gather(titem), records)
+        _required_error(recs, pos[rows], it["task"].gather(titem), it["dataset"].gather(titem))
         gk = tkey[titem] * 1_000_003 + tidx[titem]
         order = np.argsort(gk, kind="stable")
         bounds = np.flatnonzero(np.r_[True, gk[order][1:] != gk[order][:-1], True])

@@ -53,7 +53,7 @@ from mmdata.recipe.render import RECORD_COLUMNS, render_items
 from mmdata.recipe.scatter import local_positions, read_part, scatter
 from mmdata.recipe.templates import NATIVE_TASKS
 
-RENDER_COLUMNS = ["dataset", *RECORD_COLUMNS]  # what render reads of a Record (dataset: for error messages)
+RENDER_COLUMNS = list(RECORD_COLUMNS)  # what render reads of a Record
 PART_ROWS = 200_000  # records per merge partition (split only at group boundaries)
 RENDER_ROWS = 50_000  # items per render partition
 
