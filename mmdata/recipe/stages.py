@@ -19,8 +19,10 @@ parts and produce the same bytes.
 
 from __future__ import annotations
 
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -323,15 +325,46 @@ def group_dedup(state: BuildState) -> None:
         return work.join(index, on="stext", how="left").with_columns(pl.when(sem_mask).then(pl.col("emb")).otherwise(None).alias("emb")).sort("pos")
 
     def parts():
-        # a source that fits one part is read by the thread that merges it; a larger one is read
-        # here, one at a time, and cut into group-aligned parts. The engine draws parts as it starts
-        # them, so the next source is read while earlier parts merge
-        for k in order:
-            if ingested[k].n <= PART_ROWS:
-                yield lambda k=k: _partitions(prepared(k))[0]
-            else:
-                yield from _partitions(prepared(k))
-            state.advance(t)
+        # a source that fits one part is read by the thread that merges it; a larger one is read and
+        # cut into group-aligned parts by a reader thread, one source ahead of the merges (memory
+        # holds one such source's work table waiting, one being read). The engine draws parts as it
+        # starts them: the small sources keep both workers busy while the first large one is read
+        big = [k for k in order if ingested[k].n > PART_ROWS]
+        ready: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def reader() -> None:
+            for k in big:
+                try:
+                    item = (k, _partitions(prepared(k)))
+                except BaseException as e:  # handed to the consumer, which raises it
+                    item = (None, e)
+                while not stop.is_set():
+                    try:
+                        ready.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if item[0] is None or stop.is_set():
+                    return
+
+        thread = threading.Thread(target=reader, name="mmdata-read", daemon=True)
+        thread.start()
+        try:
+            for k in order:
+                if ingested[k].n <= PART_ROWS:
+                    yield lambda k=k: _partitions(prepared(k))[0]
+                    state.advance(t)
+            for _ in big:
+                k, cut = ready.get()
+                if k is None:
+                    raise cut
+                yield from cut
+                del cut
+                state.advance(t)
+        finally:
+            stop.set()
+            thread.join()
 
     items_parts: dict[str, list[pa.Table]] = {}
     drops, pairs = [], []

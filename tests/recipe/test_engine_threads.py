@@ -63,3 +63,26 @@ def test_build_identical_with_one_or_three_threads(tiny_world, tmp_path, monkeyp
     assert one.manifest["n_items"] == three.manifest["n_items"] == 1200
     for f in ("dedup.parquet", "sampling.parquet"):
         assert (one.out / f).read_bytes() == (three.out / f).read_bytes()
+
+
+def test_a_large_source_that_fails_to_read_fails_the_build(tiny_world, tmp_path, monkeypatch):
+    # large sources are read and cut by a reader thread: its error reaches the build, nothing hangs
+    from mmdata.errors import MmdataError
+
+    monkeypatch.setattr(stages, "PART_ROWS", 20)
+    real = stages._source_work
+    where = []
+
+    def broken(src, offset, per_source):
+        if src.dataset == "gqa":
+            where.append(threading.current_thread().name)
+            raise MmdataError("unreadable work table", file="gqa")
+        return real(src, offset, per_source)
+
+    monkeypatch.setattr(stages, "_source_work", broken)
+    r = write_recipe(tmp_path / "r.yaml", tiny_world, ["vqav2", "gqa", "refcoco"], balance={"strategy": "per-dataset", "size": 600})
+    with pytest.raises(MmdataError, match="unreadable work table"):
+        build(r, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert where == ["mmdata-read"]  # gqa is larger than a part here
+    assert not [t for t in threading.enumerate() if t.name == "mmdata-read"]
