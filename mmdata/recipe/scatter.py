@@ -94,7 +94,9 @@ def _chunks(src, columns: list[str], rows: np.ndarray, who: np.ndarray):
             end = start + meta.row_group(g).num_rows
             a, b = np.searchsorted(rows, [start, end])
             if a < b:
-                yield f.read_row_group(g, columns=columns), rows[a:b] - start, who[a:b]
+                # decoded in this thread: the scatter threads are the parallelism (Arrow's pool on top
+                # of them only hands row groups between threads: scatter 0.82 → 0.75 s on the full world)
+                yield f.read_row_group(g, columns=columns, use_threads=False), rows[a:b] - start, who[a:b]
             start = end
 
 
