@@ -144,6 +144,33 @@ def trainer_run(preset, mixture: Path, out: Path, stage: int, steps: int, log_ev
     return med
 
 
+def cpu_flags() -> set[str]:
+    try:
+        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
+    except (OSError, StopIteration):
+        return set()
+    return set(line.split(":", 1)[1].split())
+
+
+def precision_table(preset, mix: Path, work: Path, steps: int, rounds: int = 2) -> None:
+    """Trainer steps in fp32 and under bf16 autocast (``train.precision: bf16``), alternated ``rounds``
+    times on the same data; the best step time of each precision and their ratio."""
+    from mmdata.model.config import merge, preset_from_dict
+
+    have = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"})
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for _ in range(rounds):
+        for prec in times:
+            p = preset_from_dict(merge(preset.to_dict(), {"train": {"precision": prec}}))
+            times[prec].append(trainer_run(p, mix, work / f"ckpt-{prec}", 2, steps, max(5, steps // 6))["step_time"])
+    fp, bf = min(times["fp32"]), min(times["bf16"])
+    print(f"\nCPU precision (trainer step, stage 2, best of {rounds} alternated runs; CPU bf16 units: {', '.join(have) or 'none'})")
+    print("| precision | s/step | vs fp32 |")
+    print("|---|---|---|")
+    print(f"| fp32 | {fp:.4f} | 1.00× |")
+    print(f"| bf16 autocast (eager attention) | {bf:.4f} | {fp / bf:.2f}× faster |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="tiny-cpu")
@@ -214,6 +241,7 @@ def main() -> None:
         peak = measure_cpu_peak()
         print(f"model FLOPs {fl / 1e9:.1f} G/batch; trainer {fl / tr['step_time'] / 1e9:.1f} GFLOP/s = "
               f"{100 * fl / tr['step_time'] / peak:.0f}% of this CPU's measured fp32 matmul rate ({peak / 1e9:.0f} GFLOP/s)")
+        precision_table(preset, mix, work, args.steps)
 
     # ---- GPU only
     if not cuda:

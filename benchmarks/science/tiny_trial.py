@@ -32,6 +32,7 @@ ap.add_argument("--world", default="small")
 ap.add_argument("--per-language", type=int, default=200)
 ap.add_argument("--preset", default="tiny-cpu")
 ap.add_argument("--scoring", default="auto")
+ap.add_argument("--eval-at", default="", help="also score stage 2 at these steps (comma-separated): a learning curve of one run")
 args = ap.parse_args()
 
 import torch  # noqa: E402  (after the thread count is set)
@@ -78,19 +79,28 @@ done = (out / "ck2" / "config.yaml").exists() and os.environ.get("EVAL_ONLY")
 if not done:
     train(p, 1, out / "ck1", mixture=m1, init=ck0, log=log, overwrite=True)
 t3 = time.time()
-r2 = train(p, 2, out / "ck2", mixture=m2, init=out / "ck1", log=log, overwrite=True) if not done else {"losses": []}
-t4 = time.time()
-model = MmdataChoiceModel(f"mmdata-choice:{out / 'ck2'}", str(out / "ck2"), scoring=args.scoring)
-res = run_benchmark(bench / "mmmb", model, out / f"eval-{args.scoring}", limit=args.limit, batch_size=32, db=None, control="shuffled")
-t5 = time.time()
-s = res.scores
-cats = {c: round(100 * v, 1) for c, v in sorted(s["by_category"]["en"].items())} if "by_category" in s else {}
-shuf = {c: round(100 * v, 1) for c, v in sorted(s.get("shuffled_by_category", {}).get("en", {}).items())}
-summary = {"name": args.name, "mean": round(100 * s["mean"], 1), "en": round(100 * s["overall"]["en"], 1),
-           "non_en": round(100 * s["mean_non_en"], 1), "shuffled": round(100 * s["shuffled_mean"], 1),
-           "gap": round(100 * s["image_use_gap"], 1), "loss_last": round(r2["losses"][-1], 3) if r2["losses"] else None,
-           "t_build": round(t1 - t0), "t_s0": round(t2 - t1), "t_s1": round(t3 - t2), "t_s2": round(t4 - t3), "t_eval": round(t5 - t4),
-           "en_by_cat": cats, "en_shuffled_by_cat": shuf, "args": vars(args)}
-print(json.dumps(summary))
-with open(os.environ.get("TRIALS", Path(__file__).resolve().parents[2] / "reports/ablations/tiny-config-trials.jsonl"), "a") as f:
-    f.write(json.dumps(summary) + "\n")
+points = sorted({int(x) for x in args.eval_at.split(",") if x} | {args.s2})
+t_prev = t3  # stage 2's time is reported per segment: since the last scored point
+for n, point in enumerate(points):
+    if done:
+        r2 = {"losses": []}
+    else:  # the first call starts stage 2 afresh, the later ones resume it where the last one stopped
+        r2 = train(p, 2, out / "ck2", mixture=m2, init=out / "ck1", log=log, overwrite=n == 0, stop_at=point)
+    t4 = time.time()
+    model = MmdataChoiceModel(f"mmdata-choice:{out / 'ck2'}", str(out / "ck2"), scoring=args.scoring)
+    tag = f"eval-{args.scoring}" + (f"-{point}" if point != args.s2 else "")
+    res = run_benchmark(bench / "mmmb", model, out / tag, limit=args.limit, batch_size=32, db=None, control="shuffled")
+    t5 = time.time()
+    s = res.scores
+    cats = {c: round(100 * v, 1) for c, v in sorted(s["by_category"]["en"].items())} if "by_category" in s else {}
+    shuf = {c: round(100 * v, 1) for c, v in sorted(s.get("shuffled_by_category", {}).get("en", {}).items())}
+    summary = {"name": args.name + (f"@{point}" if point != args.s2 else ""), "mean": round(100 * s["mean"], 1),
+               "en": round(100 * s["overall"]["en"], 1), "non_en": round(100 * s["mean_non_en"], 1),
+               "shuffled": round(100 * s["shuffled_mean"], 1), "gap": round(100 * s["image_use_gap"], 1),
+               "loss_last": round(r2["losses"][-1], 3) if r2["losses"] else None,
+               "t_build": round(t1 - t0), "t_s0": round(t2 - t1), "t_s1": round(t3 - t2), "t_s2": round(t4 - t_prev), "t_eval": round(t5 - t4),
+               "en_by_cat": cats, "en_shuffled_by_cat": shuf, "args": vars(args)}  # fmt: skip
+    print(json.dumps(summary), flush=True)
+    with open(os.environ.get("TRIALS", Path(__file__).resolve().parents[2] / "reports/ablations/tiny-config-trials.jsonl"), "a") as f:
+        f.write(json.dumps(summary) + "\n")
+    t_prev = time.time()

@@ -310,6 +310,8 @@ def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int
     if mode == "resume":
         _restore_rng(out, proc)  # after the loader drew its worker seed, exactly as the first run did
     autocast, precision = autocast_for(preset, proc.device)
+    if precision == "bf16" and proc.device.type == "cpu" and vlm.llm.config._attn_implementation == "sdpa":
+        vlm.llm.set_attn_implementation("eager")  # PyTorch's CPU SDPA backward is slow in bf16; eager uses bf16 matmuls
     flops = FlopCounter(vlm)
     dev_name, peak = device_peak(proc.device)
     trainable = [p for p in vlm.parameters() if p.requires_grad]
