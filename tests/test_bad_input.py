@@ -127,6 +127,7 @@ PRESET_CASES = [
     ("vision.arch.patch_size=7", "image_size must be a multiple of patch_size"),
     ("train.precision=fp8", "field 'train.precision'"),
     ("train.stage1.steps=0", "field 'train.stage1.steps'"),
+    ("train.stage1.lr.vision=1e-4", "field 'train.stage1.lr.vision': 'vision' is frozen in this stage"),
     ("nope=1", "field 'nope': unknown key"),
 ]
 

@@ -29,7 +29,7 @@ from mmdata.config import (
     validate,
 )
 from mmdata.errors import MmdataError
-from mmdata.model.stages import TRAINABLE
+from mmdata.model.stages import OPTIONAL, TRAINABLE
 from mmdata.world.sizes import SizeName
 
 MODULES = ("vision", "projector", "moe", "llm")
@@ -352,7 +352,10 @@ def _check(p: Preset, file) -> None:
         st = p.train.stage(n)
         want = set(TRAINABLE[n]) - ({"moe"} if not p.moe.enabled else set())
         have = set(st.lr)
-        for k in sorted(have - want):
+        optional = set(OPTIONAL[n]) & have
+        if optional and p.is_discrete:
+            fail(f"train.stage{n}.lr.vision", "a discrete preset's tokenizer reads the vision encoder; it stays frozen")
+        for k in sorted(have - want - optional):
             why = "is frozen in this stage" if k in MODULES else "is not a module (projector, moe, llm)"
             fail(f"train.stage{n}.lr.{k}", f"'{k}' {why}")
         for k in sorted(want - have):

@@ -69,6 +69,7 @@ class FlopCounter:
         self.m_llm = 3 if "llm" in trained else 2
         self.m_proj = 3 if "projector" in trained else 1
         self.m_moe = 3 if "moe" in trained else 1
+        self.m_vis = 3 if "vision" in trained else 1
 
     def __call__(self, batch: dict) -> float:
         n_img = 0 if "pixel_values" not in batch else batch["pixel_values"].shape[0]
@@ -76,7 +77,7 @@ class FlopCounter:
         lens = (seg > 0).sum(1).double()
         tokens = float(lens.sum())
         supervised = float((batch["labels"] != -100).sum())
-        f = 2 * self.p_vis * self.n_patch * n_img
+        f = self.m_vis * 2 * self.p_vis * self.n_patch * n_img
         f += self.m_proj * 2 * self.p_proj * self.n_patch * n_img
         f += self.m_moe * 2 * self.p_moe * self.n_vis * n_img
         f += self.m_llm * (2 * self.p_llm * tokens + 4 * self.layers * self.d * float((lens**2).sum()))

@@ -91,7 +91,7 @@ def lr_multiplier(step: int, total: int, warmup_frac: float, min_ratio: float) -
 
 
 def param_groups(vlm, lrs: dict[str, float], weight_decay: float) -> list[dict]:
-    """One group per trained learning-rate key (``projector`` / ``moe`` / ``llm``, in that order; and
+    """One group per trained learning-rate key (``vision`` / ``projector`` / ``moe`` / ``llm``, in that order; and
     decay / no-decay), carrying its base learning rate. Parameters are looked up by name on the
     (possibly FSDP-wrapped) model, so the groups hold the parameters the optimizer must step."""
     named: dict[str, list] = {}
@@ -290,7 +290,7 @@ def _train(preset: Preset, stage: int, out: Path, mix: Mixture, init, total: int
 
     # ---- model, stage, wrapping, optimizer
     vlm = build_model(preset, init=Path(init) if init else None, resume_from=out if mode == "resume" else None, proc=proc, log=log)
-    trained = set_stage(vlm, stage, st.llm_tuning)
+    trained = set_stage(vlm, stage, st.llm_tuning, vision="vision" in st.lr)
     vlm.to(proc.device)
     model = wrap(vlm, preset, proc)
     fused = preset.train.parallel != "fsdp" or proc.world == 1  # fused AdamW (CPU and CUDA); FSDP keeps foreach

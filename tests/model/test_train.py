@@ -150,6 +150,26 @@ def test_gradient_checkpointing_and_bf16_autocast(preset_file, stage0_ckpt, mixt
     torch.testing.assert_close(torch.tensor(bf["losses"]), torch.tensor(base["losses"]), rtol=0.05, atol=0.05)
 
 
+def test_stage2_tunes_the_vision_encoder_only_when_given_a_rate(preset_file, stage0_ckpt, mixtures, tmp_path):
+    """``train.stage2.lr.vision`` unfreezes the vision encoder in stage 2 (its weights move and are
+    saved); without it the encoder's weights are those of the init checkpoint, bit for bit. A
+    discrete preset refuses it (its tokenizer reads the encoder)."""
+    from mmdata.model.config import load_preset
+
+    kw = {"mixture": mixtures["instruct"], "init": stage0_ckpt, "max_steps": 2, **QUIET}
+    base = train(preset_file, 2, tmp_path / "frozen", **kw)
+    lr = {"projector": 5.0e-4, "moe": 5.0e-4, "llm": 5.0e-4, "vision": 1.0e-3}
+    tuned = train(write_preset(tmp_path / "v.yaml", {"train": {"stage2": {"lr": lr}}}), 2, tmp_path / "tuned", **kw)
+    init = {k: v for k, v in ckpt_io.load_tensors(stage0_ckpt / "model.safetensors").items() if k.startswith("vision.")}
+    assert init
+    for out, moved in ((base["out"], False), (tuned["out"], True)):
+        sd = ckpt_io.load_tensors(out / "model.safetensors")
+        changed = [k for k in init if not torch.equal(sd[k], init[k])]
+        assert bool(changed) is moved, (out, changed[:3])
+    with pytest.raises(MmdataError, match="stays frozen"):
+        load_preset("tiny-cpu-discrete", sets=["train.stage2.lr.vision=1e-4"])
+
+
 def test_train_killed_with_sigkill_resumes_from_its_last_save(preset_file, stage0_ckpt, mixtures, tmp_path):
     """``mmdata train`` killed with SIGKILL after a save: the same command resumes from that save and
     ends with the weights of an uninterrupted run."""
