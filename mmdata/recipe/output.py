@@ -19,7 +19,9 @@ import pyarrow.parquet as pq
 
 class ShardWriter:
     """Append Conversation tables in training order; a shard file is written each time ``shard_rows``
-    rows are buffered (the last one on :meth:`close`). The mixture is never held whole in memory."""
+    rows are buffered (the last one on :meth:`close`). The mixture is never held whole in memory.
+    :meth:`digest` is :func:`content_hash` of the shards, taken as each one is written (in the
+    writer's thread, while the next part renders) rather than by reading them all again at the end."""
 
     def __init__(self, out: Path, shard_rows: int) -> None:
         self.dir = out / "data"
@@ -28,6 +30,7 @@ class ShardWriter:
         self.buffer: list[pa.Table] = []
         self.buffered = 0
         self.paths: list[Path] = []
+        self.hash = hashlib.sha256()
 
     def write(self, table: pa.Table) -> None:
         self.buffer.append(table)
@@ -40,6 +43,7 @@ class ShardWriter:
         part, rest = whole.slice(0, n), whole.slice(n)
         p = self.dir / f"part-{len(self.paths):05d}.parquet"
         pq.write_table(part, p, compression="zstd", row_group_size=min(self.shard_rows, 10_000), write_statistics=False)
+        _hash_file(self.hash, p)
         self.paths.append(p)
         self.buffer = [rest] if rest.num_rows else []
         self.buffered = rest.num_rows
@@ -48,6 +52,9 @@ class ShardWriter:
         if self.buffered or not self.paths:
             self._flush(self.buffered)
         return self.paths
+
+    def digest(self) -> str:
+        return self.hash.hexdigest()
 
 
 class MixtureStats:
@@ -80,9 +87,13 @@ class MixtureStats:
 def content_hash(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in paths:
-        h.update(p.name.encode() + b"\0")
-        h.update(p.read_bytes())
+        _hash_file(h, p)
     return h.hexdigest()
+
+
+def _hash_file(h, path: Path) -> None:
+    h.update(path.name.encode() + b"\0")
+    h.update(path.read_bytes())
 
 
 def llava_turns(turns: list[dict]) -> list[dict]:

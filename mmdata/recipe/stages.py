@@ -50,7 +50,7 @@ from mmdata.recipe.ingest import (
 from mmdata.recipe.ingest import ingest as ingest_source
 from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, POSITIONS, group_order, merge_groups
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
-from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, content_hash, write_hf
+from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, write_hf
 from mmdata.recipe.render import RECORD_COLUMNS, render_items
 from mmdata.recipe.scatter import local_positions, read_part, scatter
 from mmdata.recipe.templates import NATIVE_TASKS
@@ -502,6 +502,7 @@ def _render_parts(state: BuildState, parts, n_parts: int, records: list) -> None
         if pending is not None:
             pending.result()
     state.shards = shards.close()
+    state.content_hash = shards.digest()
     if llava:
         llava.close()
 
@@ -515,7 +516,6 @@ def write(state: BuildState) -> None:
     from mmdata.recipe.report import write_report
 
     tmp = state.tmp
-    state.content_hash = content_hash(state.shards)
     state.settle()  # _write_records, started when balance ended
     m = manifest(state)
     (tmp / "manifest.json").write_bytes(dumps_json(m))

@@ -72,6 +72,17 @@ def test_outputs_load_with_datasets_and_validate(mix):
         assert f">{name}</text>" in charts["items by dataset"] and f">{c['sampled']:,}</text>" in charts["items by dataset"]
 
 
+def test_content_hash_is_the_digest_of_the_shards_as_written(mix):
+    # the writer digests each shard as it writes it; the reference reads the finished files back
+    from mmdata.recipe.output import content_hash
+
+    r, res = mix
+    shards = [res.out / f for f in res.manifest["files"]["data"]]
+    assert len(shards) > 1  # more than one shard: the digest runs across files, in order
+    assert res.manifest["content_hash"] == content_hash(shards)
+    assert res.manifest["content_hash"] != content_hash(shards[::-1])
+
+
 def test_rebuild_same_hash_other_seed_differs(mix, tmp_path):
     r, res = mix
     again = build(r, tmp_path / "again")
