@@ -4,6 +4,7 @@ file beside each output, shell completion, an example in every --help, checked c
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,14 @@ def test_ablate_and_train_dry_run(tmp_path, capsys):
 
 
 def test_shell_completion_is_available():
-    r = subprocess.run([sys.executable, "-m", "mmdata.cli", "--show-completion", "bash"], capture_output=True, text=True, cwd=ROOT,
-                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SHELL": "/bin/bash"})  # fmt: skip
-    assert r.returncode == 0 and "complete" in r.stdout and "mmdata" in r.stdout.lower()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SHELL": "/bin/bash"}
+    cli = f"{shlex.quote(sys.executable)} -m mmdata.cli"
+    # --show-completion names the shell it runs under (typer asks the process tree, not $SHELL or an
+    # argument): run it from bash, so the result does not depend on what started the test run
+    # ("; exit" keeps bash as the parent rather than exec'ing the command)
+    r = subprocess.run(["bash", "-c", f"{cli} --show-completion; exit $?"], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 0 and "complete" in r.stdout and "_MMDATA_COMPLETE" in r.stdout, r.stderr
+    # and the protocol that script speaks completes our commands
+    r = subprocess.run([sys.executable, "-m", "mmdata.cli"], capture_output=True, text=True, cwd=ROOT,
+                       env={**env, "COMP_WORDS": "mmdata bu", "COMP_CWORD": "1", "_MMDATA_COMPLETE": "complete_bash"})  # fmt: skip
+    assert r.returncode == 0 and r.stdout.split() == ["build"], (r.stdout, r.stderr)
