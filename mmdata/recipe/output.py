@@ -54,6 +54,7 @@ class ShardWriter:
         return self.paths
 
     def digest(self) -> str:
+        """:func:`content_hash` of every shard written (complete once :meth:`close` has run)."""
         return self.hash.hexdigest()
 
 
