@@ -57,10 +57,10 @@ def return_freed_memory() -> None:
 
     Arrow (on the system allocator) and NumPy take their buffers from glibc's arenas, and glibc keeps
     what they free there. After group_dedup and balance on the 2× world that was about 200 MiB no
-    live object used, and render's peak started from it: the cold build of the 2× world peaked at
-    1,236 MiB in render, 1,068 MiB with this call (1×: 955 MiB, in ingest; reports/perf.md). It costs
-    about 0.02 s per warm build of the full world (the pages are faulted in again). A no-op where
-    ``malloc_trim`` does not exist."""
+    live object used, and render's peak started from it: a cold build of the 2× world peaked at
+    1,236 MiB in render; with this call, 1,062–1,221 MiB in four runs (1×: 955 MiB, in ingest;
+    reports/perf.md). It costs about 0.02 s per warm build of the full world (the pages are faulted
+    in again). A no-op where ``malloc_trim`` does not exist."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
