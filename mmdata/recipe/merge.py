@@ -12,9 +12,11 @@ box string for REC), ``emb`` a row of the embedding matrix (semantic dedup).
   with an already kept record is dropped (greedy in file order; the most similar kept record is named).
   Groups of :data:`NN_MIN` or more records find each record's nearest earlier records with usearch
   (HNSW) instead of a dense similarity matrix.
-* Kept records are cut, in file order, into items of at most ``max_turns`` turns.
+* Kept records are cut, in file order, into items of at most ``max_turns`` turns. (A source with
+  one turn per item and no dedup needs none of this: :func:`single_items`.)
 
-Outputs: ``items`` (one row per item, with its records, in file order of their first record),
+Outputs: ``items`` (one row per item: dataset, task, first_pos, positions, dedup_dropped, and with
+``ids`` its group and record ids; in file order of their first record),
 ``drops`` (kept_id, dropped_id, similarity, rule; by dropped position) and ``pairs`` (every
 within-group pair with similarity ≥ threshold − 0.15, for ``mmdata dedup inspect``; by the later
 record's position, then the earlier's). Drops and pairs carry both records' positions
@@ -180,7 +182,7 @@ def merge_groups(work: pa.Table | pl.DataFrame, emb: np.ndarray | None = None, t
     cols = {
         "dataset": df["dataset"].gather(at_heads).to_arrow(), "task": df["task"].gather(at_heads).to_arrow(),
         "group": df["group"].gather(at_heads).to_arrow() if ids else None,
-        "item_no": pa.array(item_no[heads].astype(np.int32)), "first_pos": pa.array(kpos[heads]),
+        "first_pos": pa.array(kpos[heads]),
         "positions": pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(kpos[rows])),
         "record_ids": pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), df["record_id"].gather(pl.Series(kept_rows[rows])).to_arrow())
         if ids else None,
@@ -189,3 +191,15 @@ def merge_groups(work: pa.Table | pl.DataFrame, emb: np.ndarray | None = None, t
     items = pa.table({c: v for c, v in cols.items() if v is not None})
     pair_df = pl.DataFrame(pairs, schema=pl.from_arrow(PAIR_SCHEMA.empty_table()).schema, orient="row").sort(["b_pos", "a_pos"])
     return {"items": items, "drops": drops.to_arrow().cast(DROP_SCHEMA), "pairs": pair_df.to_arrow().cast(PAIR_SCHEMA)}
+
+
+def single_items(dataset: str, task: str, first: int, n: int) -> pa.Table:
+    """The items of a source whose Records are each an item of their own (one turn per item, no
+    dedup), at positions ``first`` … ``first + n - 1``: what :func:`merge_groups` gives for it (its
+    items in file order, one record each, nothing dropped) without reading or grouping anything."""
+    pos = np.arange(first, first + n, dtype=np.int64)
+    return pa.table({
+        "dataset": pl.repeat(dataset, n, dtype=pl.Utf8, eager=True).to_arrow(), "task": pl.repeat(task, n, dtype=pl.Utf8, eager=True).to_arrow(),
+        "first_pos": pa.array(pos), "positions": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), pa.array(pos)),
+        "dedup_dropped": pa.array(np.zeros(n, np.int32)),
+    })  # fmt: skip

@@ -48,7 +48,7 @@ from mmdata.recipe.ingest import (
     with_images,
 )
 from mmdata.recipe.ingest import ingest as ingest_source
-from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, POSITIONS, group_order, merge_groups
+from mmdata.recipe.merge import DROP_SCHEMA, PAIR_SCHEMA, POSITIONS, group_order, merge_groups, single_items
 from mmdata.recipe.normalize import bbox_key_expr, norm_expr
 from mmdata.recipe.output import LlavaWriter, MixtureStats, ShardWriter, write_hf
 from mmdata.recipe.render import RECORD_COLUMNS, render_items
@@ -292,7 +292,10 @@ def group_dedup(state: BuildState) -> None:
     def work_of(k: int) -> pl.DataFrame:
         return _source_work(ingested[k], offsets[k], per_source)
 
-    live = [k for k, i in enumerate(ingested) if i.n]
+    # a source with one turn per item and no dedup (captions, boxes, native conversations…) makes one
+    # item per Record: nothing to read, group or compare
+    single = {k for k, i in enumerate(ingested) if i.n and (i.task in NATIVE_TASKS or per_source[i.dataset] == (1, "none"))}
+    live = [k for k, i in enumerate(ingested) if i.n and k not in single]
     semantic = [k for k in live if per_source[ingested[k].dataset][1] == "semantic"]
     emb = index = None
     # the embedded strings: every unique dedup text of every source, sorted (one embedding call)
@@ -312,7 +315,7 @@ def group_dedup(state: BuildState) -> None:
                            "embedded_now": cache.embedded,
                            "cache_hits": cache.hits, "embed_seconds": time.perf_counter() - t0}  # fmt: skip
     del texts
-    t = state.task("group, dedup, chunk", len(live))
+    t = state.task("group, dedup, chunk", len(live) + len(single))
     # largest sources first (read here while nothing else runs yet; the rest read in the workers);
     # the order shows nowhere: drops and pairs are sorted by position, items by source and position
     order = sorted(live, key=lambda k: (-ingested[k].n, ingested[k].dataset))
@@ -366,7 +369,9 @@ def group_dedup(state: BuildState) -> None:
             stop.set()
             thread.join()
 
-    items_parts: dict[str, list[pa.Table]] = {}
+    items_parts: dict[str, list[pa.Table]] = {ingested[k].dataset: [single_items(ingested[k].dataset, ingested[k].task, offsets[k], ingested[k].n)]
+                                              for k in sorted(single)}  # fmt: skip
+    state.advance(t, len(single))
     drops, pairs = [], []
     # the items' record ids are read again with their Records when they render (ids=False)
     for m in state.engine.imap_tables(merge_groups, parts(), emb=emb, threshold=r.multiturn.cosine, ids=False):

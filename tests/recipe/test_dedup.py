@@ -7,7 +7,7 @@ import pytest
 
 from mmdata.recipe.build import build
 from mmdata.recipe.dedup_eval import score_dedup
-from mmdata.recipe.merge import merge_groups
+from mmdata.recipe.merge import merge_groups, single_items
 
 from .helpers import write_recipe
 
@@ -44,6 +44,16 @@ def test_none_and_null_keys_never_drop():
     rows = [("g", "a", "x"), ("g", "b", "x"), ("g", "c", None), ("g", "d", None)]
     assert merge_groups(work(rows, dedup="none"))["drops"].num_rows == 0
     assert [d["dropped_id"] for d in merge_groups(work(rows))["drops"].to_pylist()] == ["b"]
+
+
+def test_single_items_are_what_merging_one_turn_without_dedup_gives():
+    # records of shared and unshared images, out of group order: one turn per item, nothing dropped
+    rows = [("img2", "a", "x"), ("img1", "b", "x"), ("img2", "c", "x"), ("img3", "d", None), ("img1", "e", "y")]
+    t = work(rows, dedup="none", max_turns=1)
+    t = t.set_column(3, "pos", pa.array([p + 40 for p in t.column("pos").to_pylist()], pa.int64()))
+    merged = merge_groups(t, ids=False)["items"]
+    assert merged.equals(single_items("d", "vqa_open", 40, len(rows)))
+    assert merged.column("positions").to_pylist() == [[40], [41], [42], [43], [44]]
 
 
 def test_semantic_recovers_planted_duplicates(small_world, tmp_path):
