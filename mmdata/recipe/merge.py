@@ -1,7 +1,8 @@
 """Multi-turn merge with dedup (Honeybee §4, then beyond): group → dedup → chunk.
 
 :func:`merge_groups` is the stage function both engines run. Its input is a *work table* with one row
-per Record: ``dataset, task, group, pos, record_id, dkey, emb, max_turns, dedup``. ``group`` is the
+per Record: ``dataset, task, group, pos, record_id, dkey, emb, max_turns, dedup`` (and ``gid`` when its rows are
+already in group order: :func:`group_order`'s order, ``gid`` its group numbers). ``group`` is the
 image group inside a dataset (conversations and text-only records are groups of one), ``pos`` the
 record's position in its source (file order), ``dkey`` the exact-dedup key (normalised answer, or the
 box string for REC), ``emb`` a row of the embedding matrix (semantic dedup).
@@ -126,9 +127,13 @@ def merge_groups(work: pa.Table | pl.DataFrame, emb: np.ndarray | None = None, t
     build reads record ids again when it renders)."""
     df = work if isinstance(work, pl.DataFrame) else pl.from_arrow(work)
     # a group's records together, in file order: groups are then runs of rows, and the chunking
-    # below is offsets arithmetic instead of windowed group-bys
-    order, gid = group_order(df["group"], df["pos"])
-    df = df[pl.Series(order)].with_columns(pl.Series("gid", gid, pl.Int64))
+    # below is offsets arithmetic instead of windowed group-bys. A part that comes so ordered says
+    # so with its group numbers (``gid``: stages._partitions cuts large sources that way)
+    if "gid" in df.columns:
+        gid = df["gid"].to_numpy()
+    else:
+        order, gid = group_order(df["group"], df["pos"])
+        df = df[pl.Series(order)].with_columns(pl.Series("gid", gid, pl.Int64))
     n = df.height
     dtype = pl.from_arrow(DROP_SCHEMA.empty_table()).schema
     # ---- exact: a record is a duplicate when an earlier record of its group has the same key

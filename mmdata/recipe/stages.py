@@ -264,7 +264,7 @@ def _partitions(work: pl.DataFrame) -> list[pl.DataFrame]:
             parts.append(sub)
             continue
         order, gid = group_order(sub["group"], sub["pos"])
-        sub = sub[pl.Series(order)]
+        sub = sub[pl.Series(order)].with_columns(pl.Series("gid", gid, pl.Int64))  # merge_groups need not order it again
         starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
         cut, last = [], 0
         for s in starts:
@@ -274,7 +274,7 @@ def _partitions(work: pl.DataFrame) -> list[pl.DataFrame]:
         bounds = [0, *cut, sub.height]
         parts += [sub.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     cols = ["dataset", "task", "group", "pos", "record_id", "dkey", "emb", "max_turns", "dedup"]
-    return [p.select(cols) for p in parts]
+    return [p.select(cols + (["gid"] if "gid" in p.columns else [])) for p in parts]
 
 
 def group_dedup(state: BuildState) -> None:

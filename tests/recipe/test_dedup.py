@@ -56,6 +56,22 @@ def test_single_items_are_what_merging_one_turn_without_dedup_gives():
     assert merged.column("positions").to_pylist() == [[40], [41], [42], [43], [44]]
 
 
+def test_parts_cut_in_group_order_merge_as_the_whole(monkeypatch):
+    import polars as pl
+
+    from mmdata.recipe import stages
+
+    monkeypatch.setattr(stages, "PART_ROWS", 4)  # a large source: cut into group-aligned parts carrying their group numbers
+    rows = [(f"img{i % 5}", f"r{i}", ["yes", "no", "2"][i % 3]) for i in range(23)]
+    whole = merge_groups(work(rows, max_turns=2))
+    parts = stages._partitions(pl.from_arrow(work(rows, max_turns=2)))
+    assert len(parts) > 1 and all("gid" in p.columns for p in parts)
+    got = [merge_groups(p) for p in parts]
+    assert pa.concat_tables([g["items"] for g in got]).sort_by("first_pos").equals(whole["items"])
+    assert pa.concat_tables([g["drops"] for g in got]).sort_by("dropped_pos").equals(whole["drops"])
+    assert whole["drops"].num_rows > 0
+
+
 def test_semantic_recovers_planted_duplicates(small_world, tmp_path):
     r = write_recipe(tmp_path / "sem.yaml", small_world, ["vqav2", "gqa"],
                      multiturn={"max_turns": 10, "dedup": "semantic", "threshold": 0.82},
