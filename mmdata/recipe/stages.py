@@ -392,7 +392,9 @@ def group_dedup(state: BuildState) -> None:
             t = t.take(pa.array(np.argsort(t.column("first_pos").to_numpy(), kind="stable")))
         if t is not None:
             ordered.append(t)
-    state.items = pl.from_arrow(pa.concat_tables(ordered).combine_chunks()) if ordered else pl.DataFrame()
+    # rechunked by polars, not Arrow: an Arrow combine_chunks copies every string once more before polars
+    # copies them into its own views (on the 2× world, group_dedup's peak 834–846 → 748–754 MiB)
+    state.items = pl.from_arrow(pa.concat_tables(ordered), rechunk=False).rechunk() if ordered else pl.DataFrame()
 
 
 # ------------------------------------------------------------------------------------------ 4.
