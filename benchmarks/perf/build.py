@@ -89,12 +89,9 @@ def run_build(args) -> dict:
         peak = peak_mib() + kids
     else:
         peak = tree.peak
-    from mmdata.recipe.stages import PART_ROWS, RENDER_ROWS
-
-    merge_parts = sum(-(-c["records_in"] // PART_ROWS) for c in r.manifest["counts"].values() if c["records_in"])
     return {"wall": wall, "records": r.stats["records"], "items": r.manifest["n_items"], "timings": r.timings,
             "embedding": r.stats["embedding"], "peak_mib": peak, "peak_of": args.peak, "own_peak_mib": peak_mib(), "content_hash": r.manifest["content_hash"],
-            "tasks": {"merge": merge_parts, "render": -(-r.manifest["n_items"] // RENDER_ROWS)}}  # fmt: skip
+            "tasks": r.stats["parts"]}  # fmt: skip
 
 
 def run_embed(args) -> dict:
@@ -309,8 +306,8 @@ def main() -> None:
         same = ray["content_hash"] == warm["content_hash"]
         print(f"ray vs local: {ray['wall']:.2f} s vs {warm['wall']:.2f} s ({warm['wall'] / ray['wall']:.2f}x), same content hash: {same}; "
               f"stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in ray["timings"].items()))  # fmt: skip
-        print(f"tasks: merge {ray['tasks']['merge']} parts (<= {200_000:,} records, cut at image-group boundaries), "
-              f"render {ray['tasks']['render']} parts (50,000 items each)")  # fmt: skip
+        print(f"tasks: merge {ray['tasks']['merge']} parts (<= {200_000:,} records, cut at image-group boundaries; sources with one "
+              f"turn per item and no dedup need none), render {ray['tasks']['render']} parts (50,000 items each)")  # fmt: skip
     for e, r in sem.items():
         cal = f" (of which {r['calibration_s']:.1f} s calibrating on {r['calibration_strings']:,} strings)" if r.get("calibration_strings") else ""
         print(f"semantic {e} ({r['model']}): {r['strings']:,} unique strings in {r['wall']:.1f} s{cal} = {r['strings'] / r['wall']:,.0f} strings/s")

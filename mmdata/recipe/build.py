@@ -116,7 +116,8 @@ def build(
     from mmdata.recipe.manifest import source_rows
 
     info = {"records": sum(i.n for i in state.ingested), "items": sum(state.n_items.values()), "sampled": state.stats.rows, "embedding": state.emb_stats,
-            "ingest_cached": sum(i.from_cache for i in state.ingested), "engine": eng.name, "sources": source_rows(state)}  # fmt: skip
+            "ingest_cached": sum(i.from_cache for i in state.ingested), "engine": eng.name, "sources": source_rows(state),
+            "parts": state.parts}  # fmt: skip
     import orjson
 
     manifest = orjson.loads((Path(out) / "manifest.json").read_bytes())

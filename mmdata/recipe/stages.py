@@ -72,6 +72,7 @@ class BuildState:
     bar: object = None  # a rich Progress (disabled when quiet)
     jobs: int = 2  # sources read at the same time when their cache entries are missing
     timings: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, int] = field(default_factory=dict)  # parts each engine stage ran ("merge", "render")
     # ingest (a Record's global position: the offset of its source, in recipe order, + its index there)
     ingested: list[Ingested] = field(default_factory=list)
     # decontaminate
@@ -374,7 +375,9 @@ def group_dedup(state: BuildState) -> None:
     state.advance(t, len(single))
     drops, pairs = [], []
     # the items' record ids are read again with their Records when they render (ids=False)
+    state.parts["merge"] = 0
     for m in state.engine.imap_tables(merge_groups, parts(), emb=emb, threshold=r.multiturn.cosine, ids=False):
+        state.parts["merge"] += 1
         if m["items"].num_rows:  # a part holds one dataset's groups
             items_parts.setdefault(m["items"].column("dataset")[0].as_py(), []).append(m["items"])
         drops.append(m["drops"])
@@ -469,6 +472,7 @@ def render(state: BuildState) -> None:
             p = sampled.slice(k, RENDER_ROWS).select(cols).to_arrow()
             yield p.set_column(p.schema.get_field_index("positions"), "positions", local_positions(p.column("positions"), needs[n])[1])
 
+    state.parts["render"] = len(starts)
     spill = Path(tempfile.mkdtemp(prefix="mmdata-render-"))
     try:
         files = scatter(state.ingested, needs, RENDER_COLUMNS, spill)
