@@ -114,6 +114,7 @@ def _events(path: Path, f, chunk: int) -> Iterator[tuple[str, Any, Any]]:
     # "array" (inside an array: the top one, depth 1, or a member's, depth 2) | "after" (after a
     # member's array) | "end" (after the top bracket)
     state, arr_key, arr_depth, had_sep = "start", None, 1, False
+    comma_after_array = False  # the top object's last separator was the comma after a member's array
     run = cur = 0  # top object: where the run of whole, not yet parsed members starts; where the current member starts
     n_run = 0
     data = head
@@ -162,6 +163,7 @@ def _events(path: Path, f, chunk: int) -> Iterator[tuple[str, Any, Any]]:
                     raise _invalid(path, f"expected ',' or '}}' after an array (near byte {p:,})")
                 run = cur = p + 1
                 state = "end" if c == ord("}") else "top"
+                comma_after_array = c == ord(",")
                 k += 1
             elif state == "top":  # the top object's own tokens (depth 1), vectorised up to the next array member
                 ones = np.flatnonzero(dep[k:] == 1) + k
@@ -188,7 +190,7 @@ def _events(path: Path, f, chunk: int) -> Iterator[tuple[str, Any, Any]]:
                         raise _invalid(path, f"']' closes an object (near byte {p:,})")
                     if buf[cur - base : p - base].strip(_WS):
                         n_run += 1
-                    elif n_run:
+                    elif n_run or comma_after_array:  # nothing after the last comma
                         raise _invalid(path, f"a trailing comma in an object (near byte {p:,})")
                     if n_run:
                         yield ("members", None, _members(path, buf[run - base : p - base], run, n_run))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mmdata.errors import MmdataError
@@ -57,6 +57,7 @@ def test_streamed_equals_whole(tmp_path, doc, indent, chunk):
 @given(doc=DOCS, cuts=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(["drop", "insert", "truncate"]),
                                          st.sampled_from(list(b'{}[],:" \\x1'))), min_size=1, max_size=2),  # fmt: skip
        chunk=st.sampled_from([1, 3, 64]))
+@example(doc={"::": [], "": [None, []]}, cuts=[(5242, "insert", 44)], chunk=1)  # a comma after the last member's array
 def test_corrupt_documents_fail_like_orjson(tmp_path, doc, cuts, chunk):
     b = bytearray(orjson.dumps(doc))
     for at, op, byte in cuts:
@@ -85,6 +86,15 @@ def test_corrupt_documents_fail_like_orjson(tmp_path, doc, cuts, chunk):
         assert "repeated member" in msg  # a key given twice in one batch of a top-level object
     else:
         assert stream_ok == whole_ok
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+@pytest.mark.parametrize("text", [b'{"a": [1],}', b'{"a": [1], }', b'{"a": 1, "b": [2, 3],\n}', b'{"a": [], "b": [[]],}'])
+def test_a_trailing_comma_after_a_members_array_fails(tmp_path, text, chunk):
+    p = tmp_path / "doc.json"
+    p.write_bytes(text)
+    with pytest.raises(MmdataError, match="trailing comma in an object"):
+        list(jsonstream.events(p, chunk=chunk))
 
 
 def test_consumers_report_the_shape_errors_a_whole_parse_did(tmp_path):
