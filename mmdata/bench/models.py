@@ -243,23 +243,24 @@ class MmdataChoiceModel(MmdataModel):
 
     ``scoring="auto"`` (the default) scores the reply that training taught for the prompt: the
     benchmark prompt lists lettered options, so the bare letter (as the ``vqa_mc`` training items
-    teach). ``"text"`` asks the question alone (hint and question, no options, no letter instruction:
-    an open question, as VQA training teaches it) and scores the option texts."""
+    teach). ``"text"`` asks the open question (:func:`~mmdata.bench.prompts.format_open`: hint, question and the
+    short-answer instruction, no options: as VQA training teaches it) and scores the option texts."""
 
     uses_rows = True
 
     def __init__(self, spec: str, path: str, max_new_tokens: int = MAX_NEW_TOKENS, scoring: str = "auto") -> None:
         super().__init__(spec, path, max_new_tokens)
+        from mmdata.bench.prompts import OPEN_PROMPT_VERSION
         from mmdata.model.inference import ChoiceScoring
 
         self.scoring = ChoiceScoring(scoring)
-        self.answer_method = f"choice-{self.scoring.value}"
+        self.answer_method = f"choice-{self.scoring.value}" + (f"-{OPEN_PROMPT_VERSION}" if self.scoring == "text" else "")
 
     def generate(self, images, prompts, rows=()):
         if self.scoring == "text":
-            from mmdata.bench.prompts import TEMPLATES
+            from mmdata.bench.prompts import format_open
 
-            prompts = [(f"{TEMPLATES[r.language]['hint']}: {r.hint}\n" if r.hint else "") + r.question for r in rows]
+            prompts = [format_open(r.question, r.language, r.hint) for r in rows]
         return self.model.choose(images, prompts, [dict(r.options) for r in rows], scoring=self.scoring)
 
 

@@ -238,8 +238,11 @@ class Preset(Strict):
     discrete: DiscreteConfig | None = None  # visual: discrete
     moe: MoEConfig = MoEConfig()
     # "text-rms": the projector's tokens are RMS-normalised and scaled to the LLM's input-embedding RMS
-    # (fixed when the model is built), so visual and text tokens enter the LLM at one scale
-    visual_norm: Literal["none", "text-rms"] = "none"
+    # (fixed when the model is built), so visual and text tokens enter the LLM at one scale;
+    # "standardize": every feature of the projector's tokens is centred and scaled to unit variance over
+    # the batch's tokens (batch normalisation without affine terms; running statistics at inference),
+    # so no vector shared by every token can grow to drown what differs between tokens and images
+    visual_norm: Literal["none", "text-rms", "standardize"] = "none"
     stage0: Stage0Config | None = None
     train: TrainConfig
 

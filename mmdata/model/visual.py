@@ -86,6 +86,8 @@ class ProjectorPath(VisualPath):
         self.norm_to = preset.visual_norm == "text-rms"
         if self.norm_to:
             self.register_buffer("token_rms", torch.ones(()))
+        # visual_norm "standardize": per-feature statistics over the batch's tokens (buffers, saved with the weights)
+        self.standardize = nn.BatchNorm1d(d, affine=False) if preset.visual_norm == "standardize" else None
 
     @property
     def num_tokens(self) -> int:
@@ -106,6 +108,8 @@ class ProjectorPath(VisualPath):
             vis = self.projector(patches)
         if self.norm_to:
             vis = vis * (self.token_rms * torch.rsqrt(vis.pow(2).mean(-1, keepdim=True) + 1e-6))
+        if self.standardize is not None:
+            vis = self.standardize(vis.flatten(0, 1)).view_as(vis)
         if not self.routed:
             return VisualTokens(vis)
         vis, probs = self.moe(vis, text, mask)

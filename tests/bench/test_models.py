@@ -13,6 +13,7 @@ from mmdata.bench.models import BenchModel, resolve
 from mmdata.bench.run import run_benchmark
 from mmdata.bench.tsv import Item, load_benchmark
 from mmdata.errors import MmdataError
+from mmdata.model import inference  # noqa: F401  (loaded before tests swap mmdata.model for a fake loader)
 
 
 def _rows():
@@ -94,6 +95,29 @@ def test_mmdata_choice_adapter_passes_option_texts_never_answers(monkeypatch, tm
     rows = [Item(0, "q", {"A": "b", "B": "c", "C": "a"}, "A", "en"), Item(1, "q", {"A": "z", "B": "y"}, "B", "zh")]
     assert models.generate(m, [[], []], ["p", "p"], rows) == ["B", "A"]  # letters back, whatever the gold answer
     assert seen["choices"] == [{"A": "b", "B": "c", "C": "a"}, {"A": "z", "B": "y"}]
+
+
+def test_text_scoring_asks_the_open_question_as_training_does(monkeypatch, tmp_path):
+    """scoring="text" sends hint, question and the short-answer instruction of the row's language (never
+    the options), and its predictions are keyed apart from other rules and earlier open prompts."""
+    from mmdata.bench.prompts import OPEN_PROMPT_VERSION, TEMPLATES
+
+    seen = {}
+
+    class Fake:
+        def choose(self, images, prompts, choices, scoring="auto"):
+            seen["prompts"], seen["scoring"] = prompts, scoring
+            return ["A" for _ in prompts]
+
+    monkeypatch.setitem(sys.modules, "mmdata.model", types.SimpleNamespace(load_for_generation=lambda path: Fake()))
+    m = models.MmdataChoiceModel(f"mmdata-choice:{tmp_path}", str(tmp_path), scoring="text")
+    rows = [Item(0, "What colour is the star?", {"A": "red", "B": "blue"}, "A", "en"),
+            Item(1, "Qual é a cor?", {"A": "azul", "B": "verde"}, "B", "pt", hint="Olhe a estrela")]  # fmt: skip
+    assert models.generate(m, [[], []], ["mc prompt", "mc prompt"], rows) == ["A", "A"]
+    assert seen["prompts"] == ["What colour is the star?\n" + TEMPLATES["en"]["short"],
+                               "Dica: Olhe a estrela\nQual é a cor?\n" + TEMPLATES["pt"]["short"]]  # fmt: skip
+    assert seen["scoring"] == "text" and models.answer_method(m) == f"choice-text-{OPEN_PROMPT_VERSION}"
+    assert models.answer_method(models.MmdataChoiceModel(f"mmdata-choice:{tmp_path}", str(tmp_path))) == "choice-auto"
 
 
 def _tiny_llava(path):

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from mmdata.bench.prompts import PROMPT_VERSION, TEMPLATES, build_prompt, format_prompt
+from mmdata.bench.prompts import PROMPT_VERSION, TEMPLATES, build_prompt, format_open, format_prompt
 from mmdata.bench.run import run_benchmark
 from mmdata.bench.tsv import Item, read_tsv
 from mmdata.errors import MmdataError
@@ -22,6 +22,23 @@ def test_every_language_has_its_own_instruction():
     assert p.splitlines() == ["Dica: Olhe o círculo", "Qual é a cor?", "A. vermelho", "B. azul", TEMPLATES["pt"]["instruction"]]
     with pytest.raises(MmdataError, match="no prompt template for language 'de'"):
         format_prompt("q", {"A": "a"}, "de")
+
+
+def test_open_questions_end_with_the_short_answer_instruction_training_teaches():
+    """The English open form ends as the VQAv2 training template ends its questions; every language has
+    its own instruction, different from its multiple-choice one."""
+    import yaml
+
+    from mmdata.recipe.templates import default_dir
+
+    vqav2 = yaml.safe_load((default_dir() / "fine" / "vqav2.yaml").read_text(encoding="utf-8"))
+    assert TEMPLATES["en"]["short"] == vqav2["hints"]["forward"]
+    assert len({t["short"] for t in TEMPLATES.values()}) == 6
+    assert all(t["short"] != t["instruction"] for t in TEMPLATES.values())
+    assert format_open("Qual é a cor?", "pt", hint="Olhe").splitlines() == ["Dica: Olhe", "Qual é a cor?", TEMPLATES["pt"]["short"]]
+    assert format_open("What colour is it?", "en") == "What colour is it?\n" + TEMPLATES["en"]["short"]
+    with pytest.raises(MmdataError, match="no prompt template for language 'de'"):
+        format_open("q", "de")
 
 
 def test_instruction_comes_from_language_column_not_file_name(tmp_path):

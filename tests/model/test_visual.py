@@ -68,3 +68,36 @@ def test_visual_norm_puts_tokens_at_the_text_scale_and_saves_it(vlm_factory, pre
     ckpt_io.save_checkpoint(tmp_path / "ck", vlm, stage=2, step=1)
     loaded, _ = ckpt_io.load_vlm(tmp_path / "ck")
     assert abs(float(loaded.visual.token_rms) - 0.123) < 1e-6 and loaded.preset.visual_norm == "text-rms"
+
+
+def test_visual_norm_standardize_centres_every_feature_and_saves_its_statistics(vlm_factory, preset, tmp_path):
+    """``standardize``: in training every feature of the batch's visual tokens has mean 0 and variance 1
+    (a vector added to every token is removed); at inference the running statistics apply, and a
+    checkpoint carries them."""
+    p = preset.model_copy(update={"visual_norm": "standardize"})
+    assert p.model_section()["visual_norm"] == "standardize"
+    vlm = vlm_factory(p)
+    set_stage(vlm, 1)
+    vlm.train()
+    s = p.vision.arch.image_size
+    px = torch.rand(4, 3, s, s)
+    vis = vlm.visual(px, vlm.vision).embeds
+    flat = vis.detach().flatten(0, 1)
+    assert torch.allclose(flat.mean(0), torch.zeros(flat.shape[1]), atol=1e-4)
+    assert torch.allclose(flat.var(0, unbiased=False), torch.ones(flat.shape[1]), atol=1e-2)
+    shift = torch.randn(flat.shape[1]) * 50  # a vector added to every token the projector puts out changes nothing
+    hook = vlm.visual.projector.register_forward_hook(lambda m, i, out: tuple(o + shift for o in out) if isinstance(out, tuple) else out + shift)
+    assert torch.allclose(vlm.visual(px, vlm.vision).embeds.detach(), vis.detach(), atol=1e-3)
+    hook.remove()
+    for _ in range(100):  # running statistics follow the batches
+        vlm.visual(px, vlm.vision)
+    vlm.eval()
+    with torch.no_grad():
+        inf = vlm.visual(px, vlm.vision).embeds
+    assert torch.allclose(inf.flatten(0, 1).mean(0), torch.zeros(flat.shape[1]), atol=0.1)
+    ckpt_io.save_checkpoint(tmp_path / "ck", vlm, stage=1, step=1)
+    loaded, _ = ckpt_io.load_vlm(tmp_path / "ck")
+    loaded.eval()
+    assert torch.equal(loaded.visual.standardize.running_mean, vlm.visual.standardize.running_mean)
+    with torch.no_grad():
+        assert torch.allclose(loaded.visual(px, loaded.vision).embeds, inf, atol=1e-5)
