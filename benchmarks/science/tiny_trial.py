@@ -99,7 +99,7 @@ for n, point in enumerate(points):
                "shuffled": round(100 * s["shuffled_mean"], 1), "gap": round(100 * s["image_use_gap"], 1),
                "loss_last": round(r2["losses"][-1], 3) if r2["losses"] else None,
                "t_build": round(t1 - t0), "t_s0": round(t2 - t1), "t_s1": round(t3 - t2), "t_s2": round(t4 - t_prev), "t_eval": round(t5 - t4),
-               "en_by_cat": cats, "en_shuffled_by_cat": shuf, "args": vars(args)}  # fmt: skip
+               "answer_method": model.answer_method, "en_by_cat": cats, "en_shuffled_by_cat": shuf, "args": vars(args)}  # fmt: skip
     print(json.dumps(summary), flush=True)
     with open(os.environ.get("TRIALS", Path(__file__).resolve().parents[2] / "reports/ablations/tiny-config-trials.jsonl"), "a") as f:
         f.write(json.dumps(summary) + "\n")

@@ -1,4 +1,5 @@
-"""VQA v2 and v1: ``[v2_]OpenEnded_mscoco_<subtype>_questions.json`` + ``[v2_]mscoco_<subtype>_annotations.json``.
+"""VQA v2 and v1: ``[v2_]OpenEnded_mscoco_<subtype>_questions.json`` + ``[v2_]mscoco_<subtype>_annotations.json``;
+``vqav2_<lang>`` reads the same layout with questions and answers in another language (translated VQAv2).
 
 Both versions share the format; v2's files carry the ``v2_`` prefix. The files may sit in PATH or in
 its immediate subfolders (``Questions/``, ``Annotations/`` …). Images follow COCO's naming:
@@ -18,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mmdata.errors import MmdataError
-from mmdata.schema import WEIGHTED_ANSWER
+from mmdata.schema import LANGUAGES, WEIGHTED_ANSWER
 from mmdata.sources import jsonstream
 from mmdata.sources.base import Adapter, ImageResolver, extra_json, need, need_list_of
 from mmdata.sources.reader import image_request
@@ -168,4 +169,15 @@ A_SCHEMA = pa.schema([("apos", pa.int64()), ("qid", pa.int64()), ("answer", pa.s
                       ("a_image", pa.int64()), ("extra", pa.string())])  # fmt: skip
 
 
+class TranslatedVQAv2(VQAv2):
+    """VQAv2's files and layout with questions and answers in another language (``vqav2_<lang>``)."""
+
+    def __init__(self, lang: str) -> None:
+        self.name, self.language = f"vqav2_{lang}", lang
+        self.description = f"VQAv2-style open-ended questions and answers in '{lang}' (machine-translated short-answer VQA; COCO images)."
+
+
 register(VQAv2())
+for _lang in LANGUAGES:
+    if _lang != "en":
+        register(TranslatedVQAv2(_lang))

@@ -48,6 +48,7 @@ SOURCE_NAMES = (
     "coco_captions", "llava_instruct", "sharegpt",
     "llava_instruct_zh", "llava_instruct_pt", "llava_instruct_ar", "llava_instruct_tr", "llava_instruct_ru",
     "cauldron", "llava_onevision",
+    "vqav2_zh", "vqav2_pt", "vqav2_ar", "vqav2_tr", "vqav2_ru",
 )  # fmt: skip
 
 
@@ -77,6 +78,7 @@ def _writers(ctx: Ctx) -> list[Callable[[], Output | list[Output]]]:
         lambda: llava.build_multilingual(ctx),
         lambda: hub.build_cauldron(ctx),
         lambda: hub.build_onevision(ctx),
+        lambda: vqa.build_vqav2_translated(ctx),
     ]
 
 

@@ -25,14 +25,16 @@ def test_every_language_has_its_own_instruction():
 
 
 def test_open_questions_end_with_the_short_answer_instruction_training_teaches():
-    """The English open form ends as the VQAv2 training template ends its questions; every language has
-    its own instruction, different from its multiple-choice one."""
+    """The open form ends as the VQAv2 training templates (and their translations) end their questions;
+    every language has its own instruction, different from its multiple-choice one."""
     import yaml
 
     from mmdata.recipe.templates import default_dir
 
-    vqav2 = yaml.safe_load((default_dir() / "fine" / "vqav2.yaml").read_text(encoding="utf-8"))
-    assert TEMPLATES["en"]["short"] == vqav2["hints"]["forward"]
+    for lang in TEMPLATES:  # VQAv2 and its translations (vqav2_<lang>) teach the same instruction
+        name = "vqav2" if lang == "en" else f"vqav2_{lang}"
+        vqa = yaml.safe_load((default_dir() / "fine" / f"{name}.yaml").read_text(encoding="utf-8"))
+        assert (vqa["language"], TEMPLATES[lang]["short"]) == (lang, vqa["hints"]["forward"])
     assert len({t["short"] for t in TEMPLATES.values()}) == 6
     assert all(t["short"] != t["instruction"] for t in TEMPLATES.values())
     assert format_open("Qual é a cor?", "pt", hint="Olhe").splitlines() == ["Dica: Olhe", "Qual é a cor?", TEMPLATES["pt"]["short"]]

@@ -167,6 +167,20 @@ def vqav2() -> Sample:
     )
 
 
+def vqav2_translated() -> Sample:
+    """VQAv2's layout with the texts in Portuguese (what ``vqav2_<lang>`` reads; the language comes from the source)."""
+    smp = vqav2()
+    words = {"What color is the bus?": "De que cor é o ônibus?", "Is it raining?": "Está chovendo?", "no": "não",
+             "red": "vermelho", "maroon": "bordô"}  # fmt: skip
+    for q in smp.files["v2_OpenEnded_mscoco_val2014_questions.json"]["questions"]:
+        q["question"] = words[q["question"]]
+    for a in smp.files["v2_mscoco_val2014_annotations.json"]["annotations"]:
+        a["multiple_choice_answer"] = words[a["multiple_choice_answer"]]
+        for x in a["answers"]:
+            x["answer"] = words[x["answer"]]
+    return smp
+
+
 def gqa() -> Sample:
     return Sample(
         files={
@@ -724,4 +738,5 @@ SAMPLES = {
     "decompress": decompress,
     "llava_instruct": llava,
     **{f"llava_instruct_{lang}": llava for lang in ("zh", "pt", "ar", "tr", "ru")},
+    **{f"vqav2_{lang}": vqav2_translated for lang in ("zh", "pt", "ar", "tr", "ru")},
 }

@@ -46,7 +46,21 @@ def materialise(tmp_path, sample: Sample):
 
 def test_every_registered_adapter_has_a_handwritten_sample():
     assert sorted(SAMPLES) == names()
-    assert len(names()) == 22
+    assert len(names()) == 27
+
+
+def test_translated_vqav2_reads_vqav2s_layout_in_its_language(tmp_path):
+    root, shas = materialise(tmp_path, SAMPLES["vqav2_pt"]())
+    p42 = "val2014/COCO_val2014_000000000042.jpg"
+    rows = read_rows("vqav2_pt", root)
+    assert rows[0] == rec(
+        "vqav2_pt", "vqa_open", "val", "42000", language="pt",
+        image_id="42", image=img(shas, p42, 32, 24),
+        question="De que cor é o ônibus?", answer="vermelho",
+        answers=[{"text": "vermelho", "weight": 0.75}, {"text": "bordô", "weight": 0.25}],
+        extra={"question_type": "what color is the", "answer_type": "other"},
+    )  # fmt: skip
+    assert [r["language"] for r in read_rows("vqav2_zh", root)] == ["zh", "zh"]
 
 
 def test_vqav2(tmp_path):

@@ -1,14 +1,21 @@
-"""VQAv2 (coco pool) and GQA (vg pool) writers, with planted paraphrase duplicates.
+"""VQAv2 (coco pool) and GQA (vg pool) writers, with planted paraphrase duplicates, and VQAv2
+translated into the five other languages (``vqav2_<lang>``).
 
 Each image gets several questions from the dataset's categories. For a share of images
 (``cfg.dup_share``) one question is asked again in other words with the same answer (rarely twice);
 every such group is listed in ``duplicates.jsonl`` so dedup can be scored against ground truth.
+
+The translated sets stand for machine-translated short-answer VQA (mBLIP's translated VQAv2 and
+GQA, PALO's and Pangea's translated instruction data): VQAv2's files and layout, questions and
+answers in one language. Like Parrot's translated ShareGPT4V sets they are non-parallel: each
+language asks about its own share of the COCO images, with questions of its own.
 """
 
 from __future__ import annotations
 
 import random
 
+from mmdata.schema import LANGUAGES
 from mmdata.sources.base import extra_json
 from mmdata.world.pools import coco_2014
 from mmdata.world.qa import QA, answer, answer_sentence, n_variants, question
@@ -56,19 +63,27 @@ def _answer_type(qa: QA) -> str:
     return {"yesno": "yes/no", "count": "number"}.get(qa.answer[0], "other")
 
 
-def build_vqav2(ctx: Ctx) -> Output:
-    name, sub = "vqav2", "train2014"
+TRANSLATED = tuple(lang for lang in LANGUAGES if lang != "en")  # vqav2_<lang>
+
+
+def build_vqav2(ctx: Ctx, lang: str = "en") -> Output:
+    """VQAv2 (``lang="en"``), or its translation into ``lang`` on that language's share of the images."""
+    name, sub = ("vqav2", "train2014") if lang == "en" else (f"vqav2_{lang}", "train2014")
+    pool = ctx.coco if lang == "en" else translated_share(ctx, lang)
     questions, annotations, truth, dups = [], [], [], []
-    for img in ctx.coco:
+    for img in pool:
         rng = ctx.rng(name, img.index)
         qas = pick_qas(img.scene, rng, VQAV2_CATEGORIES, ctx.cfg.vqav2_per_image)
-        entries, groups = with_duplicates(qas, rng, ctx.cfg.dup_share)
+        if lang == "en":
+            entries, groups = with_duplicates(qas, rng, ctx.cfg.dup_share)
+        else:  # a translation keeps one phrasing per question and plants no duplicates
+            entries, groups = [(qa, rng.randrange(n_variants(qa.category, lang))) for qa in qas], []
         qids = []
         for k, (qa, variant) in enumerate(entries):
             qid = img.image_id * 1000 + k
             qids.append(qid)
-            q, a = question(qa, "en", variant), answer(qa, "en")
-            raw = annotator_answers(qa, a, rng)
+            q, a = question(qa, lang, variant), answer(qa, lang)
+            raw = annotator_answers(qa, a, rng) if lang == "en" else [a] * 10  # translated: the one answer, ten times
             qtype = " ".join(q.lower().rstrip("?").split()[:3])
             questions.append({"image_id": img.image_id, "question": q, "question_id": qid})
             annotations.append(
@@ -89,6 +104,7 @@ def build_vqav2(ctx: Ctx) -> Output:
                     record(
                         name,
                         "vqa_open",
+                        language=lang,
                         record_id=str(qid),
                         image_id=str(img.image_id),
                         image=img.ref(coco_2014(img.image_id)),
@@ -116,6 +132,18 @@ def build_vqav2(ctx: Ctx) -> Output:
         f"v2_mscoco_{sub}_annotations.json": {**header, "annotations": annotations},
     }
     return Output(name, files, "../../images/coco", len(questions), truth if ctx.keep_truth else None, dups)
+
+
+def translated_share(ctx: Ctx, lang: str) -> list:
+    """The COCO images ``vqav2_<lang>`` asks about: one of five disjoint shares of a seeded shuffle."""
+    order = list(range(len(ctx.coco)))
+    ctx.rng("vqav2-translated-partition").shuffle(order)
+    k = TRANSLATED.index(lang)
+    return [ctx.coco[i] for i in sorted(order[k :: len(TRANSLATED)])]
+
+
+def build_vqav2_translated(ctx: Ctx) -> list[Output]:
+    return [build_vqav2(ctx, lang) for lang in TRANSLATED]
 
 
 _STRUCTURAL = {"yesno": "verify", "np": "choose"}
