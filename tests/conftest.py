@@ -32,7 +32,7 @@ def tiny_world(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory):
-    """The small synthetic world (≈40k records, ≈3 s to write), once per session."""
+    """The small synthetic world (≈48k records, ≈3 s to write), once per session."""
     from mmdata.world.generate import generate
 
     d = tmp_path_factory.mktemp("small-world") / "world"

@@ -148,3 +148,29 @@ def test_hub_parquet_files_are_deterministic_and_load_with_datasets(world, tmp_p
                                cache_dir=str(tmp_path / "hfc"))  # fmt: skip
     first = ds[0]["images"]
     assert len(first) == 2 and first[0].size == (64, 64)  # decoded by datasets as PIL images: the Image feature
+
+
+def test_translated_vqa_answers_follow_the_scene_graph_in_their_language(world):
+    """vqav2_<lang>: questions and answers in the language (the answer is the scene's value in that
+    language's words), each language on its own images, none shared with another language."""
+    from mmdata.world.lexicon import lexicon, word
+
+    images: dict[str, set] = {}
+    checked = 0
+    for lang in ("zh", "pt", "ar", "tr", "ru"):
+        lex = lexicon(lang)
+        recs = world.outputs[f"vqav2_{lang}"].truth
+        assert recs and {r["language"] for r in recs} == {lang}
+        images[lang] = {r["image_id"] for r in recs}
+        for rec in recs:
+            m, s = rec["_meta"], _scene(world, rec)
+            if m["category"] == "background":
+                assert rec["answer"] == word(lex["colours"][s.background])
+            elif m["category"] == "total_count":
+                assert rec["answer"] == str(len(s.objects))
+            else:
+                continue
+            checked += 1
+    assert checked >= 5
+    langs = sorted(images)
+    assert all(not (images[a] & images[b]) for a in langs for b in langs if a < b)
