@@ -47,17 +47,22 @@ from mmdata.world.sizes import SizeName
 
 class Scoring(StrEnum):
     """How the harness reads the model's answer: ``generate`` free text and extract the letter (the
-    harness default); ``choice`` the option the model finds most likely (:meth:`Generator.choose`)."""
+    harness default); ``choice`` the option the model finds most likely (:meth:`Generator.choose`,
+    its ``auto`` rule: the letter, since the benchmark prompt lists lettered options); ``text`` the
+    option whose text is most likely after the open question (the short-answer form VQA training
+    teaches; :func:`mmdata.bench.prompts.format_open`)."""
 
     generate = "generate"
     choice = "choice"
+    text = "text"
 
     def model(self, ckpt: Path):
         """The harness model for a checkpoint under this scoring rule."""
         from mmdata.bench.models import MmdataChoiceModel, MmdataModel
 
-        cls = MmdataChoiceModel if self is Scoring.choice else MmdataModel
-        return cls(f"{'mmdata-choice' if self is Scoring.choice else 'mmdata'}:{ckpt}", str(ckpt))
+        if self is Scoring.generate:
+            return MmdataModel(f"mmdata:{ckpt}", str(ckpt))
+        return MmdataChoiceModel(f"mmdata-choice:{ckpt}", str(ckpt), scoring="text" if self is Scoring.text else "auto")
 
 METRICS = ("mean", "mean_non_en", "consistency", "circular", "spatial", "shuffled_mean", "image_use_gap",
            "en", "zh", "pt", "ar", "tr", "ru")  # fmt: skip
@@ -74,7 +79,8 @@ class BenchSpec(Strict):
     sets: list[Literal["mmmb", "mmbench"]] = Field(default_factory=lambda: ["mmmb"])
     batch_size: int = Field(32, ge=1)
     # generate: free text, letter extracted (the harness default); choice: the option letter whose
-    # token scores highest (mmdata-choice:CKPT) — measures what a small model knows, not its format
+    # token scores highest (mmdata-choice:CKPT) — measures what a small model knows, not its format;
+    # text: the option text most likely after the open question (what short-answer VQA training teaches)
     scoring: Scoring = Scoring.generate
 
 

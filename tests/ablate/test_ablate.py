@@ -337,3 +337,20 @@ def test_journal_appends_from_several_processes_stay_whole_lines(tmp_path):
         from mmdata.io import append_line
 
         append_line(path, b"two\nlines\n")
+
+
+def test_each_scoring_rule_gets_its_harness_model(tmp_path, monkeypatch):
+    """generate → free text; choice → likelihood with the auto rule (letter for the lettered benchmark
+    prompt); text → likelihood of the option texts after the open question. Each keys its predictions apart."""
+    import sys
+    import types
+
+    from mmdata.ablate.spec import Scoring
+    from mmdata.bench.models import MmdataChoiceModel, MmdataModel, answer_method
+    from mmdata.model import inference  # noqa: F401  (before mmdata.model is swapped below)
+
+    monkeypatch.setitem(sys.modules, "mmdata.model", types.SimpleNamespace(load_for_generation=lambda path: object()))
+    got = {s: Scoring(s).model(tmp_path) for s in ("generate", "choice", "text")}
+    assert type(got["generate"]) is MmdataModel and answer_method(got["generate"]) == "generate"
+    assert isinstance(got["choice"], MmdataChoiceModel) and got["choice"].scoring == "auto"
+    assert got["text"].scoring == "text" and answer_method(got["text"]) == "choice-text-open-v1"
