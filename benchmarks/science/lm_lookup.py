@@ -5,9 +5,11 @@ background and shows 3 objects. A large yellow star is … What colour is the sq
 eight colour sentences ("The square is red.") is scored by log-probability; prints how often the
 right one wins (chance 12.5 %) and how often the winner is a colour the description mentions.
 
-    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [LR]
+    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|colour] [LR]
 
 STAGE0_DIR is a stage-0 cache entry (for its tokenizer); WORLD_DIR the small world it was built on.
+``colour`` trains on focused documents instead: each training scene's English description followed by
+colour questions with their answer sentences (three documents per scene), the skill being asked.
 About 0.13 s per step and 6 s per checkpoint on two idle cores.
 """
 
@@ -32,12 +34,29 @@ from mmdata.world.writers.llava import detail
 MARKS = {250, 500, 1000, 1500, 2000, 3000, 4000}
 
 
-def main(stage0: str, world: str, steps: int, lr: float = 3e-3) -> None:
+def colour_docs(scenes: list) -> list[str]:
+    """Per scene, three documents: its English description, then up to four colour questions with answers."""
+    rng = random.Random(7)
+    docs = []
+    for scene, _ in scenes:
+        for _ in range(3):
+            lines = [detail(scene, "en", rng)[1]["value"]]
+            for _ in range(4):
+                qa = make_qa("colour", scene, rng)
+                if qa is not None:
+                    lines.append(question(qa, "en") + " " + sentence(qa, "en"))
+            docs.append("\n".join(lines))
+    rng.shuffle(docs)
+    return docs
+
+
+def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: float = 3e-3) -> None:
     torch.set_num_threads(2)
     tok = TextTokenizer.load(Path(stage0) / "tokenizer")
     p = load_preset("tiny-cpu", sets=["stage0.world_size=small"])
     scenes = world_scenes(Path(world))
-    _, docs = world_text(scenes[:-300], 0)  # the last 300 scenes are held out for the questions
+    train = scenes[:-300]  # the last 300 scenes are held out for the questions
+    docs = colour_docs(train) if docs_kind == "colour" else world_text(train, 0)[1]
     torch.manual_seed(1)
     lm = build_llm(llm_hf_config(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id))
     stream: list[int] = []
@@ -88,4 +107,4 @@ def main(stage0: str, world: str, steps: int, lr: float = 3e-3) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *(float(x) for x in sys.argv[4:5]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5], *(float(x) for x in sys.argv[5:6]))
