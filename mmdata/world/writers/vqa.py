@@ -68,7 +68,7 @@ TRANSLATED = tuple(lang for lang in LANGUAGES if lang != "en")  # vqav2_<lang>
 
 def build_vqav2(ctx: Ctx, lang: str = "en") -> Output:
     """VQAv2 (``lang="en"``), or its translation into ``lang`` on that language's share of the images."""
-    name, sub = ("vqav2", "train2014") if lang == "en" else (f"vqav2_{lang}", "train2014")
+    name, sub = "vqav2" if lang == "en" else f"vqav2_{lang}", "train2014"
     pool = ctx.coco if lang == "en" else translated_share(ctx, lang)
     questions, annotations, truth, dups = [], [], [], []
     for img in pool:
