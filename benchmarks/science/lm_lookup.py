@@ -5,11 +5,13 @@ background and shows 3 objects. A large yellow star is … What colour is the sq
 eight colour sentences ("The square is red.") is scored by log-probability; prints how often the
 right one wins (chance 12.5 %) and how often the winner is a colour the description mentions.
 
-    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|colour] [LR]
+    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|colour] [LR] [ARCH]
 
 STAGE0_DIR is a stage-0 cache entry (for its tokenizer); WORLD_DIR the small world it was built on.
 ``colour`` trains on focused documents instead: each training scene's English description followed by
 colour questions with their answer sentences (three documents per scene), the skill being asked.
+ARCH replaces the tiny-cpu LLM's ``llm.arch`` (a YAML mapping, e.g. ``"{hidden_size: 192, layers: 6,
+heads: 4, kv_heads: 4, intermediate: 512, max_position: 512}"``).
 About 0.13 s per step and 6 s per checkpoint on two idle cores.
 """
 
@@ -50,10 +52,10 @@ def colour_docs(scenes: list) -> list[str]:
     return docs
 
 
-def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: float = 3e-3) -> None:
+def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: float = 3e-3, arch: str | None = None) -> None:
     torch.set_num_threads(2)
     tok = TextTokenizer.load(Path(stage0) / "tokenizer")
-    p = load_preset("tiny-cpu", sets=["stage0.world_size=small"])
+    p = load_preset("tiny-cpu", sets=["stage0.world_size=small", *([f"llm.arch={arch}"] if arch else [])])
     scenes = world_scenes(Path(world))
     train = scenes[:-300]  # the last 300 scenes are held out for the questions
     docs = colour_docs(train) if docs_kind == "colour" else world_text(train, 0)[1]
@@ -107,4 +109,4 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5], *(float(x) for x in sys.argv[5:6]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5], *(float(x) for x in sys.argv[5:6]), *sys.argv[6:7])
