@@ -89,8 +89,9 @@ def test_visual_norm_standardize_centres_every_feature_and_saves_its_statistics(
     hook = vlm.visual.projector.register_forward_hook(lambda m, i, out: tuple(o + shift for o in out) if isinstance(out, tuple) else out + shift)
     assert torch.allclose(vlm.visual(px, vlm.vision).embeds.detach(), vis.detach(), atol=1e-3)
     hook.remove()
-    for _ in range(100):  # running statistics follow the batches
-        vlm.visual(px, vlm.vision)
+    with torch.no_grad():  # running statistics follow the batches (train mode: updated without gradients)
+        for _ in range(100):
+            vlm.visual(px, vlm.vision)
     vlm.eval()
     with torch.no_grad():
         inf = vlm.visual(px, vlm.vision).embeds
