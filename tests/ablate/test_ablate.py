@@ -176,6 +176,25 @@ def test_shipped_suites_load_and_their_presets_validate():
     assert json.dumps(names)
 
 
+def test_tiny_suites_stand_on_one_frozen_configuration():
+    """Issue 12: one tiny configuration serves every suite. Each shipped -tiny suite names the base and
+    gives none of the keys that fix the configuration (world, model overrides, benchmark, seeds,
+    budget), so those come from bases/tiny.yaml alone; an arm may change only what it ablates."""
+    from mmdata.config import find_preset, preset_path, read_mapping
+
+    frozen = ("world", "model_set", "bench", "seeds", "budget")
+    base = read_mapping(preset_path("suites", "x").parent / "bases" / "tiny.yaml", what="suite base").data
+    tiny = [n for n in suite_names() if n.endswith("-tiny")]
+    assert len(tiny) == 7
+    for n in tiny:
+        raw = read_mapping(find_preset("suites", n)[0], what="ablation spec").data
+        assert raw.get("base") == "tiny", n
+        assert not set(frozen) & set(raw), (n, set(frozen) & set(raw))
+        spec, _ = load_spec(n)
+        assert spec.budget.model_dump() == base["budget"] and spec.seeds == base["seeds"], n
+        assert spec.bench.scoring.value == base["bench"]["scoring"] and spec.model_set == base["model_set"], n
+
+
 def test_stage0_is_keyed_by_the_whole_architecture():
     """Projector (or tokenizer) arms must not share a stage-0 checkpoint: stage 1 only starts from a
     checkpoint of the same architecture."""
