@@ -147,3 +147,14 @@ def test_bootstrap_matches_the_normal_approximation():
     half = 1.96 * np.sqrt(p * (1 - p) / n)
     assert (hi - lo) / 2 == pytest.approx(half, rel=0.15)
     assert lo < p < hi
+
+
+def test_ablation_metrics_read_a_circular_sets_scores(bench, tmp_path):
+    """The ablation runner's metrics accept the harness's CircularEval scores (a mapping per language):
+    ``circular`` is their mean over languages. (Every -gpu suite scores MMBench; this once crashed.)"""
+    from mmdata.ablate.results import metrics_from_scores
+
+    s = run_benchmark(bench / "mmbench", "oracle", tmp_path / "o", db=None).scores
+    assert metrics_from_scores(s, "mmbench") == {"circular": 1.0}
+    s = run_benchmark(bench / "mmbench", "constant:A", tmp_path / "a", db=None).scores
+    assert metrics_from_scores(s, "mmbench") == {"circular": pytest.approx(np.mean(list(s["circular"].values())))}
