@@ -373,3 +373,18 @@ def test_each_scoring_rule_gets_its_harness_model(tmp_path, monkeypatch):
     assert type(got["generate"]) is MmdataModel and answer_method(got["generate"]) == "generate"
     assert isinstance(got["choice"], MmdataChoiceModel) and got["choice"].scoring == "auto"
     assert got["text"].scoring == "text" and answer_method(got["text"]) == "choice-text-open-v1"
+
+
+def test_demo_runs_a_finding_of_its_suite_on_the_frozen_configuration_cut_short():
+    """`make demo` must end with a real measurement: its two arms are a paper finding of the suite (so
+    the report prints their paired difference with its CI), and it differs from the frozen
+    configuration only in budget, benchmark size and stage-0 CLIP steps."""
+    from mmdata.demo import DEMO_ARMS, DEMO_STAGE0_CLIP_STEPS, DEMO_SUITE, demo_overrides
+
+    frozen, _ = load_spec(DEMO_SUITE)
+    demo, _ = load_spec(DEMO_SUITE, demo_overrides(DEMO_SUITE))
+    assert any({f.better, f.worse} == set(DEMO_ARMS) for f in demo.findings)
+    assert [s for s in demo.model_set if s not in frozen.model_set] == [f"stage0.clip.steps={DEMO_STAGE0_CLIP_STEPS}"]
+    assert len(demo.model_set) == len(frozen.model_set)
+    assert demo.budget.stage2 < frozen.budget.stage2 and demo.bench.per_language < frozen.bench.per_language
+    assert (demo.recipe, demo.recipe_set, demo.world, demo.bench.scoring) == (frozen.recipe, frozen.recipe_set, frozen.world, frozen.bench.scoring)
