@@ -47,7 +47,7 @@ def build_tables(spec, rows: list[dict], outcomes=None) -> tuple[list[str], list
             diff, mde, v = "n/a", "n/a", "not run (an arm is missing)"
         else:
             diff = f"{p.delta * 100:+.1f} [{p.lo * 100:+.1f}, {p.hi * 100:+.1f}]"
-            mde, v = f"{p.mde * 100:.1f} ({p.seeds} seeds × {p.questions} q)", p.verdict
+            mde, v = f"{p.mde * 100:.1f} ({p.seeds} seed{'s' if p.seeds != 1 else ''} × {p.questions} q)", p.verdict
         finds.append([f.claim or f"{f.better} > {f.worse}", f"{f.better} − {f.worse} ({LABEL.get(f.metric, f.metric)})", diff, mde, v])
     return head, body, finds
 
