@@ -234,7 +234,7 @@ class VLM(nn.Module):
         rest = None
         if width > 0:  # every reply but its last token continues the shared prefix (right-padded)
             idx = torch.tensor(rows, dtype=torch.long, device=input_ids.device)
-            cache = out.past_key_values
+            cache = out.cache
             cache.reorder_cache(idx)
             cont = torch.full((len(replies), width), self.tokenizer.pad_id, dtype=torch.long, device=input_ids.device)
             cmask = torch.zeros_like(cont)
@@ -244,7 +244,7 @@ class VLM(nn.Module):
             pmask = attention_mask[idx]
             pos = pmask.long().sum(-1, keepdim=True) + torch.arange(width, device=input_ids.device)
             hidden = dec(inputs_embeds=self.splice(cont, None), attention_mask=torch.cat([pmask, cmask], dim=1),
-                         position_ids=pos, past_key_values=cache, use_cache=True).last_hidden_state  # fmt: skip
+                         position_ids=pos, cache=cache, use_cache=True).last_hidden_state  # fmt: skip
             rest = torch.log_softmax(head(hidden).float(), dim=-1)
         lps = []
         for i, r in enumerate(replies):
