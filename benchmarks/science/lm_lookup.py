@@ -5,11 +5,14 @@ background and shows 3 objects. A large yellow star is … What colour is the sq
 eight colour sentences ("The square is red.") is scored by log-probability; prints how often the
 right one wins (chance 12.5 %) and how often the winner is a colour the description mentions.
 
-    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|colour] [LR] [ARCH]
+    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|colour|colour-whole] [LR] [ARCH]
 
 STAGE0_DIR is a stage-0 cache entry (for its tokenizer); WORLD_DIR the small world it was built on.
 ``colour`` trains on focused documents instead: each training scene's English description followed by
-colour questions with their answer sentences (three documents per scene), the skill being asked.
+colour questions with their answer sentences (three documents per scene), the skill being asked;
+packed into 128-token windows as stage 0 packs its documents, so a window often holds questions
+whose description it cut off. ``colour-whole`` gives each document its own row (padded, no loss on the
+padding) and asks about each object at most once, so every answer must be looked up.
 ARCH replaces the tiny-cpu LLM's ``llm.arch`` (a YAML mapping, e.g. ``"{hidden_size: 192, layers: 6,
 heads: 4, kv_heads: 4, intermediate: 512, max_position: 512}"``).
 About 0.13 s per step and 6 s per checkpoint on two idle cores.
@@ -33,19 +36,21 @@ from mmdata.world.qa import answer_sentence as sentence
 from mmdata.world.qa import make_qa, question
 from mmdata.world.writers.llava import detail
 
-MARKS = {250, 500, 1000, 1500, 2000, 3000, 4000}
+MARKS = {250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000}
 
 
-def colour_docs(scenes: list) -> list[str]:
-    """Per scene, three documents: its English description, then up to four colour questions with answers."""
+def colour_docs(scenes: list, distinct: bool = False) -> list[str]:
+    """Per scene, three documents: its English description, then up to four colour questions with answers
+    (``distinct``: each object asked about at most once, so no answer can be copied from an earlier one)."""
     rng = random.Random(7)
     docs = []
     for scene, _ in scenes:
         for _ in range(3):
-            lines = [detail(scene, "en", rng)[1]["value"]]
+            lines, asked = [detail(scene, "en", rng)[1]["value"]], set()
             for _ in range(4):
                 qa = make_qa("colour", scene, rng)
-                if qa is not None:
+                if qa is not None and not (distinct and qa.objects in asked):
+                    asked.add(qa.objects)
                     lines.append(question(qa, "en") + " " + sentence(qa, "en"))
             docs.append("\n".join(lines))
     rng.shuffle(docs)
@@ -58,14 +63,19 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
     p = load_preset("tiny-cpu", sets=["stage0.world_size=small", *([f"llm.arch={arch}"] if arch else [])])
     scenes = world_scenes(Path(world))
     train = scenes[:-300]  # the last 300 scenes are held out for the questions
-    docs = colour_docs(train) if docs_kind == "colour" else world_text(train, 0)[1]
+    whole = docs_kind.endswith("-whole")
+    docs = colour_docs(train, distinct=whole) if docs_kind.startswith("colour") else world_text(train, 0)[1]
     torch.manual_seed(1)
     lm = build_llm(llm_hf_config(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id))
-    stream: list[int] = []
-    for d in docs:
-        stream += [tok.bos_id, *tok.encode(d), tok.eos_id]
     seq = p.stage0.lm.seq_len
-    data = torch.tensor(stream[: len(stream) // seq * seq]).view(-1, seq)
+    if whole:  # one document per row, padded (pad tokens carry no loss): every answer has its description
+        rows = [[tok.bos_id, *tok.encode(d), tok.eos_id][:seq] for d in docs]
+        data = torch.tensor([r + [tok.pad_id] * (seq - len(r)) for r in rows])
+    else:  # stage 0's packing: the documents concatenated and cut into windows of seq_len
+        stream: list[int] = []
+        for d in docs:
+            stream += [tok.bos_id, *tok.encode(d), tok.eos_id]
+        data = torch.tensor(stream[: len(stream) // seq * seq]).view(-1, seq)
     opt = torch.optim.AdamW(lm.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
     rng, qrng = random.Random(0), random.Random(1)
     tests = []
@@ -97,7 +107,7 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
         for g in opt.param_groups:
             g["lr"] = lr * _cosine(step, steps, 20)
         x = data[[rng.randrange(len(data)) for _ in range(p.stage0.lm.batch_size)]]
-        loss = lm(input_ids=x, labels=x, use_cache=False).loss
+        loss = lm(input_ids=x, labels=x.masked_fill(x == tok.pad_id, -100), use_cache=False).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
