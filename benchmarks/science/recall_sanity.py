@@ -5,11 +5,12 @@ world (``llama``: HF ``LlamaForCausalLM``, RoPE, SDPA) or a plain PyTorch pre-no
 same width, depth, heads and MLP size with learned positions (``reference``). If the two learn alike,
 the Llama stack is not what stops the lookup (``lm_lookup.py``).
 
-    .venv/bin/python benchmarks/science/recall_sanity.py llama|reference STEPS [LR] [PAIRS] [VALUES] [KEYS] [BATCH]
+    .venv/bin/python benchmarks/science/recall_sanity.py llama|reference STEPS [LR] [PAIRS] [VALUES] [KEYS] [BATCH] [INIT]
 
 Defaults: lr 1e-3, 4 pairs, values drawn from 8 tokens, keys from 990 (6 for the world's six shapes),
-batch 16 (stage 2's), seed 0; prints the held-out value accuracy (64 fresh sequences) every 250 steps, after the accuracy a model reaches
-without any lookup (a value drawn from the pairs not yet asked). About 0.03 s per step on two cores.
+batch 16 (stage 2's), the Llama's initial-weight std at transformers' 0.02, seed 0. Prints the
+accuracy a model reaches without any lookup (a value drawn from the pairs not yet asked), then the
+held-out value accuracy (64 fresh sequences) every 250 steps. About 0.03 s per step on two cores.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Reference(nn.Module):
         return self.head(self.norm(self.blocks(self.emb(x) + self.pos(torch.arange(t)), mask=mask, is_causal=True)))
 
 
-def main(kind: str, steps: int, lr: float = 1e-3, pairs: int = 4, values: int = 8, keys: int = 990, batch_size: int = 16) -> None:
+def main(kind: str, steps: int, lr: float = 1e-3, pairs: int = 4, values: int = 8, keys: int = 990, batch_size: int = 16, init: float | None = None) -> None:
     from mmdata.model.config import load_preset
     from mmdata.model.llm import build_llm, llm_hf_config
 
@@ -49,7 +50,10 @@ def main(kind: str, steps: int, lr: float = 1e-3, pairs: int = 4, values: int = 
     torch.manual_seed(0)
     arch = load_preset("tiny-cpu").llm.arch
     if kind == "llama":
-        hf = build_llm(llm_hf_config(arch, VOCAB, bos=1, eos=2, pad=0))
+        config = llm_hf_config(arch, VOCAB, bos=1, eos=2, pad=0)
+        if init is not None:  # the std of the Llama's initial weights (transformers' default 0.02)
+            config.initializer_range = init
+        hf = build_llm(config)
         model, logits_of = hf, lambda x: hf(input_ids=x).logits
     else:
         model = Reference(arch)
@@ -97,4 +101,4 @@ def main(kind: str, steps: int, lr: float = 1e-3, pairs: int = 4, values: int = 
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), *(float(a) for a in sys.argv[3:4]), *(int(a) for a in sys.argv[4:8]))
+    main(sys.argv[1], int(sys.argv[2]), *(float(a) for a in sys.argv[3:4]), *(int(a) for a in sys.argv[4:8]), *(float(a) for a in sys.argv[8:9]))
