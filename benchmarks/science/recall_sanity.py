@@ -5,18 +5,20 @@ world (``llama``: HF ``LlamaForCausalLM``, RoPE, SDPA) or a plain PyTorch pre-no
 same width, depth, heads and MLP size with learned positions (``reference``). If the two learn alike,
 the Llama stack is not what stops the lookup (``lm_lookup.py``).
 
-    .venv/bin/python benchmarks/science/recall_sanity.py llama|reference STEPS [LR] [PAIRS] [VALUES] [KEYS] [BATCH] [INIT]
+    .venv/bin/python benchmarks/science/recall_sanity.py llama|reference STEPS [--lr 1e-3] [--pairs 4]
+        [--values 8] [--keys 990] [--batch 16] [--init STD] [--arch "{hidden_size: 384, layers: 4, …}"]
 
 Defaults: lr 1e-3, 4 pairs, values drawn from 8 tokens, keys from 990 (6 for the world's six shapes),
-batch 16 (stage 2's), the Llama's initial-weight std at transformers' 0.02, seed 0. Prints the
+batch 16 (stage 2's), the Llama's initial-weight std at transformers' 0.02, the ``tiny-cpu`` LLM's
+``llm.arch`` (``--arch`` replaces it, for both models), seed 0. Prints the
 accuracy a model reaches without any lookup (a value drawn from the pairs not yet asked), then the
 held-out value accuracy (64 fresh sequences) every 250 steps. About 0.03 s per step on two cores.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
-import sys
 import time
 
 import torch
@@ -42,21 +44,21 @@ class Reference(nn.Module):
         return self.head(self.norm(self.blocks(self.emb(x) + self.pos(torch.arange(t)), mask=mask, is_causal=True)))
 
 
-def main(kind: str, steps: int, lr: float = 1e-3, pairs: int = 4, values: int = 8, keys: int = 990, batch_size: int = 16, init: float | None = None) -> None:
+def main(kind: str, steps: int, lr: float, pairs: int, values: int, keys: int, batch_size: int, init: float | None, arch: str | None) -> None:
     from mmdata.model.config import load_preset
     from mmdata.model.llm import build_llm, llm_hf_config
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    arch = load_preset("tiny-cpu").llm.arch
+    spec = load_preset("tiny-cpu", sets=[f"llm.arch={arch}"] if arch else []).llm.arch
     if kind == "llama":
-        config = llm_hf_config(arch, VOCAB, bos=1, eos=2, pad=0)
+        config = llm_hf_config(spec, VOCAB, bos=1, eos=2, pad=0)
         if init is not None:  # the std of the Llama's initial weights (transformers' default 0.02)
             config.initializer_range = init
         hf = build_llm(config)
         model, logits_of = hf, lambda x: hf(input_ids=x).logits
     else:
-        model = Reference(arch)
+        model = Reference(spec)
         logits_of = model
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
     rng = random.Random(0)
@@ -101,4 +103,15 @@ def main(kind: str, steps: int, lr: float = 1e-3, pairs: int = 4, values: int = 
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), *(float(a) for a in sys.argv[3:4]), *(int(a) for a in sys.argv[4:8]), *(float(a) for a in sys.argv[8:9]))
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("kind", choices=["llama", "reference"])
+    cli.add_argument("steps", type=int)
+    cli.add_argument("--lr", type=float, default=1e-3)
+    cli.add_argument("--pairs", type=int, default=4)
+    cli.add_argument("--values", type=int, default=8)
+    cli.add_argument("--keys", type=int, default=990)
+    cli.add_argument("--batch", type=int, default=16)
+    cli.add_argument("--init", type=float, default=None, help="the Llama's initial-weight std (transformers: 0.02)")
+    cli.add_argument("--arch", default=None, help="a YAML mapping that replaces tiny-cpu's llm.arch")
+    a = cli.parse_args()
+    main(a.kind, a.steps, a.lr, a.pairs, a.values, a.keys, a.batch, a.init, a.arch)
