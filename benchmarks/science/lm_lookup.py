@@ -20,6 +20,7 @@ About 0.13 s per step and 6 s per checkpoint on two idle cores.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -66,7 +67,12 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
     whole = docs_kind.endswith("-whole")
     docs = colour_docs(train, distinct=whole) if docs_kind.startswith("colour") else world_text(train, 0)[1]
     torch.manual_seed(1)
-    lm = build_llm(llm_hf_config(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id))
+    config = llm_hf_config(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
+    if os.environ.get("INIT"):  # the std of every other initial weight (transformers: 0.02)
+        config.initializer_range = float(os.environ["INIT"])
+    lm = build_llm(config)
+    if os.environ.get("EMBED_INIT"):  # the input embeddings' initial std (transformers draws them at 0.02)
+        torch.nn.init.normal_(lm.get_input_embeddings().weight, std=float(os.environ["EMBED_INIT"]))
     seq = p.stage0.lm.seq_len
     if whole:  # one document per row, padded (pad tokens carry no loss): every answer has its description
         rows = [[tok.bos_id, *tok.encode(d), tok.eos_id][:seq] for d in docs]

@@ -44,7 +44,7 @@ class Reference(nn.Module):
         return self.head(self.norm(self.blocks(self.emb(x) + self.pos(torch.arange(t)), mask=mask, is_causal=True)))
 
 
-def main(kind: str, steps: int, lr: float, pairs: int, values: int, keys: int, batch_size: int, init: float | None, arch: str | None) -> None:
+def main(kind: str, steps: int, lr: float, pairs: int, values: int, keys: int, batch_size: int, init: float | None, arch: str | None, embed_init: float | None = None) -> None:
     from mmdata.model.config import load_preset
     from mmdata.model.llm import build_llm, llm_hf_config
 
@@ -56,6 +56,8 @@ def main(kind: str, steps: int, lr: float, pairs: int, values: int, keys: int, b
         if init is not None:  # the std of the Llama's initial weights (transformers' default 0.02)
             config.initializer_range = init
         hf = build_llm(config)
+        if embed_init is not None:  # the input embeddings alone (the reference's nn.Embedding draws N(0, 1))
+            nn.init.normal_(hf.get_input_embeddings().weight, std=embed_init)
         model, logits_of = hf, lambda x: hf(input_ids=x).logits
     else:
         model = Reference(spec)
@@ -112,6 +114,7 @@ if __name__ == "__main__":
     cli.add_argument("--keys", type=int, default=990)
     cli.add_argument("--batch", type=int, default=16)
     cli.add_argument("--init", type=float, default=None, help="the Llama's initial-weight std (transformers: 0.02)")
+    cli.add_argument("--embed-init", type=float, default=None, help="the Llama's input-embedding std")
     cli.add_argument("--arch", default=None, help="a YAML mapping that replaces tiny-cpu's llm.arch")
     a = cli.parse_args()
-    main(a.kind, a.steps, a.lr, a.pairs, a.values, a.keys, a.batch, a.init, a.arch)
+    main(a.kind, a.steps, a.lr, a.pairs, a.values, a.keys, a.batch, a.init, a.arch, a.embed_init)

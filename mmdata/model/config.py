@@ -67,6 +67,19 @@ class LLMArch(Strict):
     intermediate: PositiveInt = 512
     max_position: PositiveInt = 2048
     rope_theta: PositiveFloat = 10000.0
+    # Initial weights when stage 0 builds the LLM: the input embeddings' std and every other weight's std
+    # (None: transformers' initializer_range, 0.02 for both). At 0.02 the tiny Llama does not learn
+    # in-context recall in budgets where it does at embed_init 1.0, init_std 0.05 (tiny-config.md, fifth round).
+    embed_init: PositiveFloat | None = None
+    init_std: PositiveFloat | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_default_init(self, handler):
+        d = handler(self)
+        for k in ("embed_init", "init_std"):  # presets, stage-0 entries and checkpoints written before them hash as before
+            if getattr(self, k) is None:
+                d.pop(k, None)
+        return d
 
 
 class LLMConfig(Strict):

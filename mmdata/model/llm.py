@@ -26,7 +26,9 @@ from torch import nn
 def llm_hf_config(arch, vocab_size: int, *, bos: int, eos: int, pad: int):
     from transformers import LlamaConfig
 
+    init = {"initializer_range": arch.init_std} if arch.init_std is not None else {}
     return LlamaConfig(
+        **init,
         vocab_size=vocab_size,
         hidden_size=arch.hidden_size,
         intermediate_size=arch.intermediate,
@@ -47,6 +49,15 @@ def build_llm(config):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
+
+
+def build_world_llm(arch, vocab_size: int, *, bos: int, eos: int, pad: int):
+    """A freshly initialised Llama for the world (stage 0 pretrains it), with ``arch``'s initial-weight
+    scales: ``init_std`` for every weight (via the config), ``embed_init`` for the input embeddings."""
+    lm = build_llm(llm_hf_config(arch, vocab_size, bos=bos, eos=eos, pad=pad))
+    if arch.embed_init is not None:
+        nn.init.normal_(lm.get_input_embeddings().weight, std=arch.embed_init)
+    return lm
 
 
 def load_llm(path: str | Path, *, weights: bool = True):

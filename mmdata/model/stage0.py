@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from mmdata.io import atomic_write_bytes, dumps_json
-from mmdata.model.llm import build_llm, llm_hf_config, quiet_hf
+from mmdata.model.llm import build_world_llm, quiet_hf
 from mmdata.model.tokenizer import TextTokenizer, save_bpe, train_bpe
 from mmdata.model.vision import ImageTransform, vision_hf_config
 from mmdata.schema import LANGUAGES
@@ -262,8 +262,7 @@ def pretrain_clip(preset, scenes, captions, tok: TextTokenizer, out: Path, devic
 def pretrain_lm(preset, docs: list[str], tok: TextTokenizer, out: Path, device, log) -> dict:
     s0, c = preset.stage0, preset.stage0.lm
     torch.manual_seed(s0.seed + 1)
-    cfg = llm_hf_config(preset.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
-    lm = build_llm(cfg).to(device)
+    lm = build_world_llm(preset.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id).to(device)
     stream: list[int] = []
     for d in docs:
         stream += [tok.bos_id, *tok.encode(d), tok.eos_id]

@@ -90,3 +90,25 @@ def test_cli_reports_bad_preset_in_one_line(tmp_path):
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "field 'moe.alpha'" in lines[0] and str(f) in lines[0]
+
+
+def test_llm_initial_weight_scales():
+    """``llm.arch.embed_init`` / ``init_std`` set the world LLM's initial weights; left unset, the
+    preset, its stage-0 key and the LLM are exactly as before the options."""
+    import torch
+
+    from mmdata.model.llm import build_world_llm
+    from mmdata.model.stage0 import stage0_key
+
+    base = load_preset("tiny-cpu")
+    scaled = load_preset("tiny-cpu", sets=["llm.arch.embed_init=1.0", "llm.arch.init_std=0.05"])
+    assert "embed_init" not in base.to_dict()["llm"]["arch"] and "init_std" not in base.to_dict()["llm"]["arch"]
+    assert stage0_key(base) != stage0_key(scaled)
+
+    def stds(arch):
+        torch.manual_seed(0)
+        lm = build_world_llm(arch, 512, bos=1, eos=2, pad=0)
+        return lm.get_input_embeddings().weight.std().item(), lm.model.layers[0].self_attn.q_proj.weight.std().item()
+
+    assert stds(base.llm.arch) == pytest.approx((0.02, 0.02), rel=0.05)
+    assert stds(scaled.llm.arch) == pytest.approx((1.0, 0.05), rel=0.05)
