@@ -67,9 +67,10 @@ class LLMArch(Strict):
     intermediate: PositiveInt = 512
     max_position: PositiveInt = 2048
     rope_theta: PositiveFloat = 10000.0
-    # Initial weights when stage 0 builds the LLM: the input embeddings' std and every other weight's std
-    # (None: transformers' initializer_range, 0.02 for both). At 0.02 the tiny Llama does not learn
-    # in-context recall in budgets where it does at embed_init 1.0, init_std 0.05 (tiny-config.md, fifth round).
+    # Initial weights when stage 0 builds the LLM: init_std for every weight (transformers'
+    # initializer_range; None: its 0.02), embed_init for the input embeddings (None: as init_std). At
+    # 0.02 the tiny Llama does not learn in-context recall in budgets where it does at embed_init 1.0,
+    # init_std 0.05 (reports/ablations/tiny-config.md, fifth round).
     embed_init: PositiveFloat | None = None
     init_std: PositiveFloat | None = None
 
