@@ -13,7 +13,8 @@ colour questions with their answer sentences (three documents per scene), the sk
 packed into 128-token windows as stage 0 packs its documents, so a window often holds questions
 whose description it cut off. ``colour-whole`` gives each document its own row (padded, no loss on the
 padding) and asks about each object at most once, so every answer must be looked up.
-ARCH replaces the tiny-cpu LLM's ``llm.arch`` (a YAML mapping, e.g. ``"{hidden_size: 192, layers: 6,
+``EMBED_INIT`` and ``INIT`` in the environment set ``llm.arch.embed_init`` and ``llm.arch.init_std``
+(the LLM's initial input-embedding and weight scales). ARCH replaces the tiny-cpu LLM's ``llm.arch`` (a YAML mapping, e.g. ``"{hidden_size: 192, layers: 6,
 heads: 4, kv_heads: 4, intermediate: 512, max_position: 512}"``).
 About 0.13 s per step and 6 s per checkpoint on two idle cores.
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 import torch
 
 from mmdata.model.config import load_preset
-from mmdata.model.llm import build_llm, llm_hf_config
+from mmdata.model.llm import build_world_llm
 from mmdata.model.stage0 import _cosine, world_scenes, world_text
 from mmdata.model.tokenizer import TextTokenizer
 from mmdata.world.lexicon import COLOURS
@@ -61,18 +62,14 @@ def colour_docs(scenes: list, distinct: bool = False) -> list[str]:
 def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: float = 3e-3, arch: str | None = None) -> None:
     torch.set_num_threads(2)
     tok = TextTokenizer.load(Path(stage0) / "tokenizer")
-    p = load_preset("tiny-cpu", sets=["stage0.world_size=small", *([f"llm.arch={arch}"] if arch else [])])
+    init = [f"llm.arch.{k}={os.environ[v]}" for k, v in (("init_std", "INIT"), ("embed_init", "EMBED_INIT")) if os.environ.get(v)]
+    p = load_preset("tiny-cpu", sets=["stage0.world_size=small", *([f"llm.arch={arch}"] if arch else []), *init])
     scenes = world_scenes(Path(world))
     train = scenes[:-300]  # the last 300 scenes are held out for the questions
     whole = docs_kind.endswith("-whole")
     docs = colour_docs(train, distinct=whole) if docs_kind.startswith("colour") else world_text(train, 0)[1]
     torch.manual_seed(1)
-    config = llm_hf_config(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
-    if os.environ.get("INIT"):  # the std of every other initial weight (transformers: 0.02)
-        config.initializer_range = float(os.environ["INIT"])
-    lm = build_llm(config)
-    if os.environ.get("EMBED_INIT"):  # the input embeddings' initial std (transformers draws them at 0.02)
-        torch.nn.init.normal_(lm.get_input_embeddings().weight, std=float(os.environ["EMBED_INIT"]))
+    lm = build_world_llm(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
     seq = p.stage0.lm.seq_len
     if whole:  # one document per row, padded (pad tokens carry no loss): every answer has its description
         rows = [[tok.bos_id, *tok.encode(d), tok.eos_id][:seq] for d in docs]

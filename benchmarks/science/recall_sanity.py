@@ -46,18 +46,15 @@ class Reference(nn.Module):
 
 def main(kind: str, steps: int, lr: float, pairs: int, values: int, keys: int, batch_size: int, init: float | None, arch: str | None, embed_init: float | None = None) -> None:
     from mmdata.model.config import load_preset
-    from mmdata.model.llm import build_llm, llm_hf_config
+    from mmdata.model.llm import build_world_llm
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    spec = load_preset("tiny-cpu", sets=[f"llm.arch={arch}"] if arch else []).llm.arch
-    if kind == "llama":
-        config = llm_hf_config(spec, VOCAB, bos=1, eos=2, pad=0)
-        if init is not None:  # the std of the Llama's initial weights (transformers' default 0.02)
-            config.initializer_range = init
-        hf = build_llm(config)
-        if embed_init is not None:  # the input embeddings alone (the reference's nn.Embedding draws N(0, 1))
-            nn.init.normal_(hf.get_input_embeddings().weight, std=embed_init)
+    sets = [*([f"llm.arch={arch}"] if arch else []), *([f"llm.arch.init_std={init}"] if init is not None else []),
+            *([f"llm.arch.embed_init={embed_init}"] if embed_init is not None else [])]  # fmt: skip
+    spec = load_preset("tiny-cpu", sets=sets).llm.arch
+    if kind == "llama":  # built as stage 0 builds the world's LLM (the reference ignores the init scales)
+        hf = build_world_llm(spec, VOCAB, bos=1, eos=2, pad=0)
         model, logits_of = hf, lambda x: hf(input_ids=x).logits
     else:
         model = Reference(spec)
