@@ -5,14 +5,17 @@ background and shows 3 objects. A large yellow star is … What colour is the sq
 eight colour sentences ("The square is red.") is scored by log-probability; prints how often the
 right one wins (chance 12.5 %) and how often the winner is a colour the description mentions.
 
-    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|colour|colour-whole] [LR] [ARCH]
+    .venv/bin/python benchmarks/science/lm_lookup.py STAGE0_DIR WORLD_DIR STEPS [world|world-fresh|colour|colour-whole|colour-fresh] [LR] [ARCH]
 
 STAGE0_DIR is a stage-0 cache entry (for its tokenizer); WORLD_DIR the small world it was built on.
 ``colour`` trains on focused documents instead: each training scene's English description followed by
 colour questions with their answer sentences (three documents per scene), the skill being asked;
 packed into 128-token windows as stage 0 packs its documents, so a window often holds questions
 whose description it cut off. ``colour-whole`` gives each document its own row (padded, no loss on the
-padding) and asks about each object at most once, so every answer must be looked up.
+padding) and asks about each object at most once, so every answer must be looked up. ``colour-fresh``
+(``world-fresh``) is ``colour`` (``world``) on new scenes drawn as the world draws COCO's (``FRESH`` in the environment: how many,
+default 60,000), not on the world's 1,900 training scenes, so that a long run reads each document about
+once and cannot fit the answers by remembering the scenes.
 ``EMBED_INIT`` and ``INIT`` in the environment set ``llm.arch.embed_init`` and ``llm.arch.init_std``
 (the LLM's initial input-embedding and weight scales). ARCH replaces the tiny-cpu LLM's ``llm.arch`` (a YAML mapping, e.g. ``"{hidden_size: 192, layers: 6,
 heads: 4, kv_heads: 4, intermediate: 512, max_position: 512}"``).
@@ -36,6 +39,7 @@ from mmdata.model.tokenizer import TextTokenizer
 from mmdata.world.lexicon import COLOURS
 from mmdata.world.qa import answer_sentence as sentence
 from mmdata.world.qa import make_qa, question
+from mmdata.world.scene import make_scene, rng_for
 from mmdata.world.writers.llava import detail
 
 MARKS = {250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000}
@@ -67,6 +71,9 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
     scenes = world_scenes(Path(world))
     train = scenes[:-300]  # the last 300 scenes are held out for the questions
     whole = docs_kind.endswith("-whole")
+    if docs_kind.endswith("-fresh"):
+        n = int(os.environ.get("FRESH", "60000"))
+        train = [(make_scene(rng_for(7, "lm-lookup", i), f"fresh-{i}", "coco"), None) for i in range(n)]
     docs = colour_docs(train, distinct=whole) if docs_kind.startswith("colour") else world_text(train, 0)[1]
     torch.manual_seed(1)
     lm = build_world_llm(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)

@@ -176,6 +176,18 @@ class LMPretrain(Strict):
     seq_len: PositiveInt = 128
     lr: PositiveFloat = 3e-3
     warmup: NonNegativeInt = 20
+    # Scenes drawn for the LM's text alone (no image is rendered), beyond the world's: their documents,
+    # the same kinds as the world's, join the LM's corpus (not the tokenizer's or CLIP's). The world's
+    # ~2k scenes let a long LM run fit their answers by heart instead of learning to look an object up
+    # (reports/ablations/tiny-config.md, sixth round).
+    text_scenes: NonNegativeInt = 0
+
+    @model_serializer(mode="wrap")
+    def _omit_default_text(self, handler):
+        d = handler(self)
+        if self.text_scenes == 0:  # presets and stage-0 entries written before the option hash as before
+            d.pop("text_scenes", None)
+        return d
 
 
 class Stage0Config(Strict):

@@ -84,6 +84,15 @@ def world_scenes(world: Path) -> list:
     return out
 
 
+def text_scenes(s0) -> list:
+    """``stage0.lm.text_scenes`` scenes drawn as the world draws COCO's, on their own random streams, for
+    the LM's documents only (no image path)."""
+    from mmdata.world.scene import make_scene, rng_for
+
+    size = s0.world_image_size
+    return [(make_scene(rng_for(s0.world_seed, "stage0-text", i), f"text-{i}", "coco", size, size), None) for i in range(s0.lm.text_scenes)]
+
+
 def world_text(scenes: list, seed: int) -> tuple[list[list[str]], list[str]]:
     """Per-scene captions (all languages and templates) and LM documents in all six languages."""
     from mmdata.world.lexicon import lexicon
@@ -316,6 +325,9 @@ def _train_stage0(preset, tmp: Path, device, log) -> None:
     save_bpe(bpe, tmp / "tokenizer")
     tok = TextTokenizer.load(tmp / "tokenizer")
     clip = pretrain_clip(preset, scenes, captions, tok, tmp / "vision", device, log)
+    if s0.lm.text_scenes:
+        docs = docs + world_text(text_scenes(s0), s0.seed + 1)[1]
+        log(f"stage 0: {s0.lm.text_scenes} text-only scenes, {len(docs)} LM documents in all")
     lm = pretrain_lm(preset, docs, tok, tmp / "llm", device, log)
     tok.save(tmp / "llm")  # the LLM folder is a complete HF model directory (weights + tokenizer)
     summary = {"key": stage0_key(preset), "version": STAGE0_VERSION, "world": world.parent.name, "vocab_size": tok.vocab_size,

@@ -112,3 +112,20 @@ def test_llm_initial_weight_scales():
 
     assert stds(base.llm.arch) == pytest.approx((0.02, 0.02), rel=0.05)
     assert stds(scaled.llm.arch) == pytest.approx((1.0, 0.05), rel=0.05)
+
+
+def test_lm_text_scenes():
+    """``stage0.lm.text_scenes`` draws that many new scenes, the same on every call, none of them the
+    world's; at its default 0 the preset and its stage-0 key are as before the option."""
+    from mmdata.model.stage0 import stage0_key, text_scenes, world_text
+
+    base = load_preset("tiny-cpu")
+    more = load_preset("tiny-cpu", sets=["stage0.lm.text_scenes=40"])
+    assert "text_scenes" not in base.to_dict()["stage0"]["lm"]
+    assert stage0_key(base) != stage0_key(more)
+    a, b = text_scenes(more.stage0), text_scenes(more.stage0)
+    assert len(a) == 40 and [s.to_json() for s, _ in a] == [s.to_json() for s, _ in b]
+    assert len({tuple((o.shape, o.colour) for o in s.objects) for s, _ in a}) > 30  # independent draws
+    assert all(path is None and s.scene_id.startswith("text-") for s, path in a)
+    assert len(world_text(a, 1)[1]) == 40 * 6  # one document per scene and language
+    assert text_scenes(base.stage0) == []
