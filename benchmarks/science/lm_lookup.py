@@ -69,24 +69,6 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
     init = [f"llm.arch.{k}={os.environ[v]}" for k, v in (("init_std", "INIT"), ("embed_init", "EMBED_INIT")) if os.environ.get(v)]
     p = load_preset("tiny-cpu", sets=["stage0.world_size=small", *([f"llm.arch={arch}"] if arch else []), *init])
     scenes = world_scenes(Path(world))
-    train = scenes[:-300]  # the last 300 scenes are held out for the questions
-    whole = docs_kind.endswith("-whole")
-    if docs_kind.endswith("-fresh"):
-        n = int(os.environ.get("FRESH", "60000"))
-        train = [(make_scene(rng_for(7, "lm-lookup", i), f"fresh-{i}", "coco"), None) for i in range(n)]
-    docs = colour_docs(train, distinct=whole) if docs_kind.startswith("colour") else world_text(train, 0)[1]
-    torch.manual_seed(1)
-    lm = build_world_llm(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
-    seq = p.stage0.lm.seq_len
-    if whole:  # one document per row, padded (pad tokens carry no loss): every answer has its description
-        rows = [[tok.bos_id, *tok.encode(d), tok.eos_id][:seq] for d in docs]
-        data = torch.tensor([r + [tok.pad_id] * (seq - len(r)) for r in rows])
-    else:  # stage 0's packing: the documents concatenated and cut into windows of seq_len
-        stream: list[int] = []
-        for d in docs:
-            stream += [tok.bos_id, *tok.encode(d), tok.eos_id]
-        data = torch.tensor(stream[: len(stream) // seq * seq]).view(-1, seq)
-    opt = torch.optim.AdamW(lm.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
     rng, qrng = random.Random(0), random.Random(1)
     tests = []
     for scene, _ in scenes[-300:]:
@@ -112,6 +94,31 @@ def main(stage0: str, world: str, steps: int, docs_kind: str = "world", lr: floa
         lm.train()
         return 100 * right / len(tests), 100 * mentioned / len(tests)
 
+    if os.environ.get("SCORE_ONLY"):  # score STAGE0_DIR's own LLM, as stage 0 trained it
+        from transformers import AutoModelForCausalLM
+
+        lm = AutoModelForCausalLM.from_pretrained(Path(stage0) / "llm")
+        right, mentioned = score()
+        print(f"stage 0's LLM  right {right:5.1f} %  (chance 12.5)  a colour the description mentions {mentioned:5.1f} %")
+        return
+    train = scenes[:-300]  # the last 300 scenes are held out for the questions
+    whole = docs_kind.endswith("-whole")
+    if docs_kind.endswith("-fresh"):
+        n = int(os.environ.get("FRESH", "60000"))
+        train = [(make_scene(rng_for(7, "lm-lookup", i), f"fresh-{i}", "coco"), None) for i in range(n)]
+    docs = colour_docs(train, distinct=whole) if docs_kind.startswith("colour") else world_text(train, 0)[1]
+    torch.manual_seed(1)
+    lm = build_world_llm(p.llm.arch, tok.vocab_size, bos=tok.bos_id, eos=tok.eos_id, pad=tok.pad_id)
+    seq = p.stage0.lm.seq_len
+    if whole:  # one document per row, padded (pad tokens carry no loss): every answer has its description
+        rows = [[tok.bos_id, *tok.encode(d), tok.eos_id][:seq] for d in docs]
+        data = torch.tensor([r + [tok.pad_id] * (seq - len(r)) for r in rows])
+    else:  # stage 0's packing: the documents concatenated and cut into windows of seq_len
+        stream: list[int] = []
+        for d in docs:
+            stream += [tok.bos_id, *tok.encode(d), tok.eos_id]
+        data = torch.tensor(stream[: len(stream) // seq * seq]).view(-1, seq)
+    opt = torch.optim.AdamW(lm.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
     t0 = time.time()
     for step in range(steps):
         for g in opt.param_groups:
