@@ -326,8 +326,9 @@ def _train_stage0(preset, tmp: Path, device, log) -> None:
     tok = TextTokenizer.load(tmp / "tokenizer")
     clip = pretrain_clip(preset, scenes, captions, tok, tmp / "vision", device, log)
     if s0.lm.text_scenes:
+        log(f"stage 0: drawing {s0.lm.text_scenes} text-only scenes for the LM (about 1 min per 3,000 on one core)")
         docs = docs + world_text(text_scenes(s0), s0.seed + 1)[1]
-        log(f"stage 0: {s0.lm.text_scenes} text-only scenes, {len(docs)} LM documents in all")
+        log(f"stage 0: {len(docs)} LM documents in all")
     lm = pretrain_lm(preset, docs, tok, tmp / "llm", device, log)
     tok.save(tmp / "llm")  # the LLM folder is a complete HF model directory (weights + tokenizer)
     summary = {"key": stage0_key(preset), "version": STAGE0_VERSION, "world": world.parent.name, "vocab_size": tok.vocab_size,

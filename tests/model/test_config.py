@@ -115,8 +115,8 @@ def test_llm_initial_weight_scales():
 
 
 def test_lm_text_scenes():
-    """``stage0.lm.text_scenes`` draws that many new scenes, the same on every call, none of them the
-    world's; at its default 0 the preset and its stage-0 key are as before the option."""
+    """``stage0.lm.text_scenes`` draws that many new scenes, the same on every call, on a random
+    stream of their own (ids ``text-N``, no image); at its default 0 the preset and its stage-0 key are as before the option."""
     from mmdata.model.stage0 import stage0_key, text_scenes, world_text
 
     base = load_preset("tiny-cpu")
