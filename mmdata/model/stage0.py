@@ -326,7 +326,7 @@ def _train_stage0(preset, tmp: Path, device, log) -> None:
     tok = TextTokenizer.load(tmp / "tokenizer")
     clip = pretrain_clip(preset, scenes, captions, tok, tmp / "vision", device, log)
     if s0.lm.text_scenes:
-        log(f"stage 0: drawing {s0.lm.text_scenes} text-only scenes for the LM (about 1 min per 3,000 on one core)")
+        log(f"stage 0: drawing {s0.lm.text_scenes} text-only scenes for the LM")
         docs = docs + world_text(text_scenes(s0), s0.seed + 1)[1]
         log(f"stage 0: {len(docs)} LM documents in all")
     lm = pretrain_lm(preset, docs, tok, tmp / "llm", device, log)
