@@ -1,11 +1,13 @@
 """Ablation reports: ``report.md`` and ``report.html`` with the table in the paper's layout (arms ×
 metric columns, mean ± 95 % CI over seeds, and the image-use gap), a bar chart per metric, and the
 paper's findings checked as paired differences (same seeds, same questions) with a bootstrap CI and
-the minimum detectable effect (:mod:`mmdata.ablate.power`)."""
+the minimum detectable effect, and what a rerun needs to reach the spec's MDE target
+(:mod:`mmdata.ablate.power`)."""
 
 from __future__ import annotations
 
 import html as _html
+import math
 from pathlib import Path
 
 from mmdata.ablate.results import aggregate
@@ -16,6 +18,13 @@ LABEL = {"mean": "MMMB mean", "mean_non_en": "non-en mean", "consistency": "cons
          "circular": "MMBench circular", "shuffled_mean": "shuffled images", "image_use_gap": "image-use gap",
          "en": "en", "zh": "zh", "pt": "pt", "ar": "ar", "tr": "tr", "ru": "ru"}  # fmt: skip
 FINDING_HEAD = ["claim", "difference", "Δ (pp) [95 % CI]", "MDE (pp)", "verdict"]
+PLAN_HEAD = ["claim", "σ seeds (pp)", "σ questions (pp)", "σ rest (pp)", "MDE reported / expected (pp)", "seeds for the target",
+             "questions per language for the target"]  # fmt: skip
+PLAN_TEXT = ("Each finding's paired differences split into a part that moves with the training seed, a part that "
+             "depends on the question asked, and the rest (seed × question interaction and outcome noise), as a two-way "
+             "random-effects model. From the split: the MDE this report's bootstrap is expected to print (beside the one it "
+             "printed), the seeds a rerun needs for an MDE of {target} pp at this benchmark size, and the questions per "
+             "language it needs with these seeds. With few seeds the seed part is itself uncertain: a guide, not a promise.")
 
 
 def _metrics(spec, per) -> list[str]:
@@ -52,6 +61,28 @@ def build_tables(spec, rows: list[dict], outcomes=None) -> tuple[list[str], list
     return head, body, finds
 
 
+def build_plan(spec, outcomes) -> list[list[str]]:
+    """Per finding: its variance split into seeds, questions and the rest, the MDE the report
+    printed next to the one the split expects, and what a rerun needs to reach ``spec.mde_target``:
+    the seeds at this benchmark size, and the benchmark size at these seeds (:class:`power.Variance`)."""
+    from mmdata.ablate.power import SEED_LIMIT, components, paired
+
+    if outcomes is None or not outcomes.height:
+        return []
+    target, rows = spec.mde_target / 100, []
+    for f in spec.findings:
+        v, p = components(outcomes, f.better, f.worse, f.metric), paired(outcomes, f.better, f.worse, f.metric)
+        if v is None or p is None:
+            continue
+        per_q = spec.bench.per_language / v.questions  # the finding's questions per benchmark question per language
+        n_s, n_q = v.seeds_for(target), v.questions_for(target)
+        seeds = f"{n_s} (at {spec.bench.per_language} per language)" if n_s else f"more than {SEED_LIMIT} (at {spec.bench.per_language} per language)"
+        questions = f"{math.ceil(n_q * per_q):,} (with {v.seeds} seeds)" if n_q else f"none suffices with {v.seeds} seeds"
+        rows.append([f.claim or f"{f.better} > {f.worse}", *(f"{math.sqrt(x) * 100:.1f}" for x in (v.seed, v.question, v.residual)),
+                     f"{p.mde * 100:.1f} / {v.mde(v.seeds, v.questions) * 100:.1f}", seeds, questions])  # fmt: skip
+    return rows
+
+
 def write_reports(out: Path, spec, rows: list[dict], meta: dict, outcomes=None) -> None:
     import matplotlib
 
@@ -77,6 +108,11 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict, outcomes=None) 
                "questions and seeds; MDE: the smallest true difference this run detects with 80 % power.", "",
                "| " + " | ".join(FINDING_HEAD) + " |", "|---|---|---|---|---|"]  # fmt: skip
         md += ["| " + " | ".join(r) + " |" for r in finds]
+    plan = build_plan(spec, outcomes)
+    if plan:
+        md += ["", "## Power: what a rerun needs", "", PLAN_TEXT.format(target=f"{spec.mde_target:g}"), "",
+               "| " + " | ".join(PLAN_HEAD) + " |", "|" + "---|" * len(PLAN_HEAD)]  # fmt: skip
+        md += ["| " + " | ".join(r) + " |" for r in plan]
     if notes:
         md += ["", "## Discussion", "", notes]
     md += ["", "## Run", "", f"- model preset: {spec.model}; budget: stage 1 {spec.budget.stage1} steps, stage 2 "
@@ -108,6 +144,8 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict, outcomes=None) 
     sections.append(("Charts", "".join(charts)))
     if finds:
         sections.append(("Paper findings, checked", table(FINDING_HEAD, finds)))
+    if plan:
+        sections.append(("Power: what a rerun needs", f"<p>{_html.escape(PLAN_TEXT.format(target=f'{spec.mde_target:g}'))}</p>" + table(PLAN_HEAD, plan)))
     if notes:
         sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in notes.split("\n\n"))))
     sections.append(("Runs", table(["invocation", "command", "commit", "wall time", "steps run", "reused"],

@@ -124,6 +124,7 @@ class AblationSpec(Strict):
     budget: Budget
     metrics: list[str] = Field(default_factory=lambda: ["mean", "mean_non_en", "en"])
     findings: list[Finding] = Field(default_factory=list)
+    mde_target: float = Field(3.0, gt=0)  # pp: the report's power plan says what a rerun needs to reach it
     notes: str = ""
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from mmdata.ablate.power import Z_ALPHA, Z_POWER, paired, per_question
+from mmdata.ablate.power import Z_ALPHA, Z_POWER, Variance, components, decompose, paired, per_question
 
 LANGS = ("en", "zh", "pt", "ar", "tr", "ru")
 
@@ -64,3 +64,88 @@ def test_metrics_select_languages_and_the_control():
     real, shuf = per_question(o, "a", "mean"), per_question(o, "a", "shuffled_mean")
     assert gap["value"].to_list() == pytest.approx((real["value"] - shuf["value"]).to_list())
     assert paired(o, "a", "missing-arm", "mean") is None
+
+
+# ------------------------------------------------------------------------------ planning power
+
+
+def test_decompose_recovers_the_seed_question_and_residual_variance():
+    rng = np.random.default_rng(3)
+    s, q = 60, 400
+    d = 0.02 + rng.normal(0, 0.05, (s, 1)) + rng.normal(0, 0.10, (1, q)) + rng.normal(0, 0.30, (s, q))
+    v = decompose(d)
+    assert (v.seeds, v.questions) == (s, q)
+    assert v.seed == pytest.approx(0.05**2, rel=0.4)
+    assert v.question == pytest.approx(0.10**2, rel=0.25)
+    assert v.residual == pytest.approx(0.30**2, rel=0.05)
+    assert decompose(d[:1]) is None and decompose(d[:, :1]) is None  # one seed or one question: no split
+    assert decompose(np.zeros((3, 5))) == Variance(0.0, 0.0, 0.0, 3, 5)
+
+
+def seeded_outcomes(seeds: int, questions: int, rng_seed: int = 0) -> pl.DataFrame:
+    """Arm a beats arm b by an amount that moves with the seed (σ 6 pp) and with the question (σ 15 pp)."""
+    rng = np.random.default_rng(rng_seed)
+    q_eff = rng.normal(0, 0.15, questions)
+    rows = []
+    for s in range(seeds):
+        s_eff = rng.normal(0, 0.06)
+        for arm, p in (("a", np.clip(0.55 + s_eff + q_eff, 0.02, 0.98)), ("b", np.full(questions, 0.5))):
+            right = rng.random((questions, len(LANGS))) < p[:, None]
+            rows.append(pl.DataFrame({"arm": arm, "seed": s, "bench_set": "mmmb", "control": "none",
+                                      "language": np.tile(LANGS, questions), "id": np.repeat(np.arange(questions), len(LANGS)),
+                                      "category": "colour", "correct": right.ravel()}))  # fmt: skip
+    return pl.concat(rows)
+
+
+def test_the_split_predicts_the_bootstrap_the_report_prints():
+    """Variance.se is the standard error paired()'s bootstrap gives at that design. Against the
+    random-effects standard error, the bootstrap is too wide where the residual dominates (it counts
+    it in both resamplings) and a little narrow where the seed part does ((S−1)/S of it)."""
+    o = seeded_outcomes(6, 300)
+    v = components(o, "a", "b", "mean")
+    p = paired(o, "a", "b", "mean", resamples=4000)
+    assert (v.seeds, v.questions) == (6, 300) and v.seed > 0 and v.question > 0
+    assert v.se(6, 300) == pytest.approx(p.se, rel=0.15)
+    assert v.mde(6, 300) == pytest.approx((Z_ALPHA + Z_POWER) * v.se(6, 300))
+    assert v.se(6, 300) < v.se_model(6, 300)
+    flat = components(outcomes(0.5, 0.5, seeds=10, questions=300), "a", "b", "mean")  # residual only
+    assert flat.se(10, 300) > 1.3 * flat.se_model(10, 300)
+    assert components(o, "a", "missing-arm", "mean") is None
+
+
+def test_plans_give_the_smallest_design_that_reaches_the_target():
+    v = Variance(seed=0.0004, question=0.004, residual=0.07, seeds=3, questions=300)
+    target = 0.03
+    s = v.seeds_for(target)
+    assert s is not None and s >= 2 and v.mde(s, 300) <= target and (s == 2 or v.mde(s - 1, 300) > target)
+    q = v.questions_for(target)
+    assert q is not None and v.mde(3, q) <= target < v.mde(3, q - 1)
+    assert v.seeds_for(target, questions=3 * q) < s  # more questions, fewer seeds
+    # a seed part this large: no number of questions is enough with three seeds, enough seeds are
+    noisy = Variance(seed=0.01, question=0.004, residual=0.07, seeds=3, questions=300)
+    assert noisy.questions_for(target) is None and noisy.seeds_for(target, limit=10_000) is not None
+    assert noisy.seeds_for(target, limit=5) is None
+
+
+def test_the_report_says_what_a_rerun_needs(tmp_path):
+    from mmdata.ablate.report import build_plan, write_reports
+    from mmdata.ablate.spec import AblationSpec
+
+    spec = AblationSpec.model_validate({
+        "name": "t", "recipe": "honeybee", "model": "tiny-cpu", "bench": {"per_language": 300}, "budget": {"stage1": 1, "stage2": 1},
+        "arms": {"a": {}, "b": {}}, "seeds": [0, 1, 2, 3, 4, 5], "mde_target": 7,
+        "findings": [{"better": "a", "worse": "b", "metric": "mean", "claim": "a helps"}],
+    })  # fmt: skip
+    o = seeded_outcomes(6, 300)
+    (row,) = build_plan(spec, o)
+    v = components(o, "a", "b", "mean")
+    assert row[0] == "a helps" and row[1] == f"{v.seed**0.5 * 100:.1f}"
+    assert row[5] == f"{v.seeds_for(0.07)} (at 300 per language)"
+    assert row[6] == f"{v.questions_for(0.07):,} (with 6 seeds)"
+    assert build_plan(spec, o.filter(pl.col("seed") == 0)) == []  # one seed: nothing to split
+    rows = [{"arm": a, "metric": "mean", "seed": s, "value": 0.5} for a in "ab" for s in range(6)]
+    meta = {"seeds": list(range(6)), "command": "mmdata ablate t", "commit": "abc", "wall_s": 1.0, "ran": 1, "cached": 0}
+    write_reports(tmp_path, spec, rows, meta, o)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Power: what a rerun needs" in md and "an MDE of 7 pp" in md and "| a helps | " in md
+    assert "Power: what a rerun needs" in (tmp_path / "report.html").read_text()
