@@ -144,18 +144,11 @@ def trainer_run(preset, mixture: Path, out: Path, stage: int, steps: int, log_ev
     return med
 
 
-def cpu_flags() -> set[str]:
-    try:
-        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
-    except (OSError, StopIteration):
-        return set()
-    return set(line.split(":", 1)[1].split())
-
-
 def precision_table(preset, mix: Path, work: Path, steps: int, rounds: int = 2) -> None:
     """Trainer steps in fp32 and under bf16 autocast (``train.precision: bf16``), alternated ``rounds``
     times on the same data; the best step time of each precision and their ratio."""
     from mmdata.model.config import merge, preset_from_dict
+    from mmdata.model.metrics import cpu_flags
 
     have = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"})
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}

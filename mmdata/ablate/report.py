@@ -117,8 +117,9 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict, outcomes=None) 
         md += ["", "## Discussion", "", notes]
     md += ["", "## Run", "", f"- model preset: {spec.model}; budget: stage 1 {spec.budget.stage1} steps, stage 2 "
            f"{spec.budget.stage2} steps; benchmark: {spec.bench.per_language} questions per language, scoring: {spec.bench.scoring}"]  # fmt: skip
-    md += ["", "| invocation | command | commit | wall time | steps run | reused |", "|---|---|---|---|---|---|"]
-    md += [f"| {i} | `{r['command']}` | `{r['commit']}` | {_dur(r['wall_s'])} | {r['ran']} | {r['cached']} |" for i, r in enumerate(_runs(meta), 1)]
+    md += ["", "| invocation | command | commit | machine | wall time | steps run | reused |", "|---|---|---|---|---|---|---|"]
+    md += [f"| {i} | `{r['command']}` | `{r['commit']}` | {r.get('machine', 'not recorded')} | {_dur(r['wall_s'])} | {r['ran']} | {r['cached']} |"
+           for i, r in enumerate(_runs(meta), 1)]  # fmt: skip
     if meta.get("compute_s"):
         md += ["", "Compute time of the steps this directory ran, by kind (all invocations): "
                + ", ".join(f"{k} {_dur(v)}" for k, v in meta["compute_s"].items() if v) + "."]  # fmt: skip
@@ -148,8 +149,8 @@ def write_reports(out: Path, spec, rows: list[dict], meta: dict, outcomes=None) 
         sections.append(("Power: what a rerun needs", f"<p>{_html.escape(PLAN_TEXT.format(target=f'{spec.mde_target:g}'))}</p>" + table(PLAN_HEAD, plan)))
     if notes:
         sections.append(("Discussion", "".join(f"<p>{_html.escape(p)}</p>" for p in notes.split("\n\n"))))
-    sections.append(("Runs", table(["invocation", "command", "commit", "wall time", "steps run", "reused"],
-                                   [[str(i), r["command"], r["commit"], _dur(r["wall_s"]), str(r["ran"]), str(r["cached"])]
+    sections.append(("Runs", table(["invocation", "command", "commit", "machine", "wall time", "steps run", "reused"],
+                                   [[str(i), r["command"], r["commit"], r.get("machine", "not recorded"), _dur(r["wall_s"]), str(r["ran"]), str(r["cached"])]
                                     for i, r in enumerate(_runs(meta), 1)])))  # fmt: skip
     atomic_write_bytes(out / "report.html", page(spec.name, sections).encode())
 

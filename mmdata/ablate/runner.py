@@ -175,6 +175,9 @@ class Runner:
         t0 = time.perf_counter()
         self._journal_start = len(read_journal(self.out / "steps.jsonl"))
         self._commit = _commit()  # the code that runs is the code at the start
+        from mmdata.model.metrics import machine
+
+        self._machine = machine()  # results agree across machines only statistically (CPU kernels differ)
         spec = self.spec
         world, world_key = self.world()
         bench, bench_key = self.bench(world, world_key)
@@ -203,12 +206,12 @@ class Runner:
         journal = read_journal(self.out / "steps.jsonl")
         mine = journal[self._journal_start :]  # this invocation's entries
         meta = {"seeds": self.seeds, "command": " ".join(shlex.quote(a) for a in ["mmdata", *sys.argv[1:]]) if sys.argv[0].endswith("mmdata") else f"mmdata ablate {spec.name}",
-                "commit": self._commit, "wall_s": time.perf_counter() - t0,
+                "commit": self._commit, "machine": self._machine, "wall_s": time.perf_counter() - t0,
                 "ran": sum(e["event"] == "ran" for e in mine), "cached": sum(e["event"] == "cached" for e in mine)}  # fmt: skip
         # every invocation on this directory is kept, so a report re-rendered from the cache (e.g. after
         # editing the spec's discussion) still shows the run that computed the steps and its wall time
         with open(self.out / "runs.jsonl", "ab") as f:
-            f.write(orjson.dumps({k: meta[k] for k in ("command", "commit", "wall_s", "ran", "cached")}) + b"\n")
+            f.write(orjson.dumps({k: meta[k] for k in ("command", "commit", "machine", "wall_s", "ran", "cached")}) + b"\n")
         atomic_write_bytes(self.out / "rows.json", dumps_json(rows))
         _render(self.out, spec, rows, meta)
         return {"rows": rows, "meta": meta}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,30 @@ def device_peak(device: torch.device) -> tuple[str, float | None]:
     else:
         name, peak = "cpu", None
     return name, float(env) if env else peak
+
+
+def cpu_flags() -> set[str]:
+    """This CPU's feature flags (``/proc/cpuinfo``; empty where there is none)."""
+    try:
+        line = next(x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags"))
+    except (OSError, StopIteration):
+        return set()
+    return set(line.split(":", 1)[1].split())
+
+
+def machine() -> str:
+    """One line naming what a run's numbers depend on: the processor, its cores and bf16 units, and
+    torch's version (training numerics differ from one CPU's kernels to another's)."""
+    import platform
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} · torch {torch.__version__}"
+    try:
+        name = next(x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    bf16 = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return f"{name} · {os.cpu_count()} cores · bf16 units: {', '.join(bf16) or 'none'} · torch {torch.__version__}"
 
 
 def measure_cpu_peak(n: int = 1024, reps: int = 5) -> float:

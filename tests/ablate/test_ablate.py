@@ -101,6 +101,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
     # every completed invocation stays in the report: the one that computed the steps, then the no-op
     runs = read_journal(tmp_path / "out/runs.jsonl")
     assert [r["ran"] > 0 for r in runs] == [True, False] and third["meta"]["ran"] == 0 and third["meta"]["cached"] > 0
+    assert all(" cores · bf16 units: " in r["machine"] for r in runs)  # results depend on the CPU's kernels: say which
     assert "| 2 | `" in (tmp_path / "out/report.md").read_text()
     # --report-only: the spec's new discussion appears, nothing is looked up, run or logged as a run
     from mmdata.ablate.runner import rerender
